@@ -1,0 +1,1 @@
+"""The two executors; import them from ``dd_core`` (``SyncExecutor``, ``AsyncExecutor``)."""
