@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 #: Modules that contribute subcommands, in the order ``--help`` lists them.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "mock_provider.cli",
+    "benchmarks.generate_cmd",
 )
 
 EXIT_OK = 0
