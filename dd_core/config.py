@@ -9,7 +9,7 @@ with ``dataclasses.replace`` or the helpers below, so one pipeline can be run ma
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,7 +168,8 @@ class CustomColumn(ColumnConfig):
     aliases it may call; ``whole_column`` makes it run once per batch or row group.
     """
 
-    generator: str = ""
+    #: ``"module:attribute"`` in YAML; from Python also the function or class itself.
+    generator: str | Callable[..., Any] = ""
     outputs: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
     whole_column: bool = False
