@@ -8,6 +8,7 @@ request it sent can be laid on one axis.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,3 +90,13 @@ class RunResult:
         """The task records as a DataFrame, one row a task, in the order they were made."""
         columns = list(TaskRecord.__dataclass_fields__)
         return pd.DataFrame([asdict(task) for task in self.tasks], columns=columns)
+
+
+def dataset_hash(frame: pd.DataFrame) -> str:
+    """A stable digest of a dataset's rows, columns and values, for the correctness oracle.
+
+    Two engines that produced the same dataset cell for cell (same rows in the same order,
+    same values, same columns) get the same digest, whatever dtypes pandas inferred.
+    """
+    canonical = frame.to_json(orient="split", date_format="iso", default_handler=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
