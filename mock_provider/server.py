@@ -1,0 +1,459 @@
+"""The aiohttp application: the OpenAI chat-completions routes and the observation routes.
+
+One request goes: auth, body, validation, plan (length and timing from the fingerprint),
+content, admission (429 or in), fault draw, self-hosted queue, the emulated service time,
+the response. Everything before the sleep is a few dozen microseconds of pure Python.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import math
+import time
+from typing import Any
+
+from aiohttp import web
+
+from mock_provider import content
+from mock_provider.capacity import Refusal, Scope, admit
+from mock_provider.determinism import fingerprint, rng
+from mock_provider.faults import SightingCounter, fault_for
+from mock_provider.latency import ServicePlan, plan_service, self_hosted_factor
+from mock_provider.metrics import Metrics
+from mock_provider.parsing import BadRequest, ChatRequest, error_body, parse_chat
+from mock_provider.profile import ModelProfile, Profile
+from mock_provider.request_log import RequestLog, RequestRecord
+
+log = logging.getLogger(__name__)
+
+#: Status recorded when the client went away before the response was complete.
+CLIENT_CLOSED = 499
+#: Status recorded when no response was sent (dropped connection, hang).
+NO_RESPONSE = 0
+_ERROR_STATUS = {"error_500": 500, "error_502": 502, "error_503": 503, "error_504": 504}
+_JSON = "application/json"
+
+
+class ProviderState:
+    """Everything the handlers share: profile, seed, log, metrics and capacity scopes."""
+
+    def __init__(self, profile: Profile, seed: int = 0, request_log: RequestLog | None = None):
+        self.profile = profile
+        self.seed = seed
+        self.request_log = request_log if request_log is not None else RequestLog()
+        self.metrics = Metrics()
+        self.sightings = SightingCounter()
+        now = time.monotonic()
+        self.server_scope = Scope("server", profile.server, now) if profile.server.limited else None
+        self._model_scopes: dict[str, Scope | None] = {}
+        self._ids = itertools.count(1)
+
+    def scopes(self, model: str, model_profile: ModelProfile) -> list[Scope]:
+        """The capacity scopes a request for ``model`` falls under, server first."""
+        if model not in self._model_scopes:
+            cap = model_profile.capacity
+            self._model_scopes[model] = Scope(model, cap, time.monotonic()) if cap.limited else None
+        scope = self._model_scopes[model]
+        return [s for s in (self.server_scope, scope) if s is not None]
+
+    def next_id(self) -> str:
+        return f"chatcmpl-{next(self._ids):09d}"
+
+    def stats(self) -> dict[str, Any]:
+        scopes = {name: s.snapshot() for name, s in self._model_scopes.items() if s is not None}
+        return {
+            "requests": self.metrics.by_model(),
+            "in_flight": self.metrics.in_flight,
+            "rate_limited": dict(self.metrics.rate_limited),
+            "records": len(self.request_log),
+            "capacity": {
+                "server": self.server_scope.snapshot() if self.server_scope else None,
+                "models": scopes,
+            },
+        }
+
+
+STATE_KEY: web.AppKey[ProviderState] = web.AppKey("mock_provider_state", ProviderState)
+
+
+def create_app(state: ProviderState) -> web.Application:
+    """The aiohttp application serving ``state``."""
+    app = web.Application(client_max_size=state.profile.max_body_bytes)
+    app[STATE_KEY] = state
+    app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_get("/v1/models", list_models)
+    app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/stats", stats)
+    return app
+
+
+def _error(status: int, message: str, type: str, code: str | None = None, **headers: str):
+    return web.Response(
+        status=status,
+        body=error_body(message, type, None, code),
+        content_type=_JSON,
+        headers=headers or None,
+    )
+
+
+def _authorized(request: web.Request, state: ProviderState) -> bool:
+    key = state.profile.api_key
+    return key is None or request.headers.get("Authorization") == f"Bearer {key}"
+
+
+def _unauthorized() -> web.Response:
+    return _error(
+        401,
+        "Incorrect API key provided: send 'Authorization: Bearer <key>'.",
+        "invalid_request_error",
+        "invalid_api_key",
+    )
+
+
+async def list_models(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    if not _authorized(request, state):
+        return _unauthorized()
+    data = [
+        {"id": name, "object": "model", "created": 0, "owned_by": "mock_provider"}
+        for name in state.profile.models
+    ]
+    return web.json_response({"object": "list", "data": data})
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    text = request.app[STATE_KEY].metrics.render()
+    return web.Response(
+        text=text,
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"X-Prometheus-Format": "0.0.4"},
+    )
+
+
+async def stats(request: web.Request) -> web.Response:
+    return web.json_response(request.app[STATE_KEY].stats())
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    """``POST /v1/chat/completions``: plain or streamed, with capacity and faults applied."""
+    arrival = time.time()
+    state = request.app[STATE_KEY]
+    served = _Served(state, arrival, request.headers.get("X-DD-Tag"))
+    try:
+        return await _chat(request, state, served)
+    finally:
+        served.finish()
+
+
+class _Served:
+    """The record of one request, filled in as it is served and logged exactly once."""
+
+    __slots__ = (
+        "state",
+        "arrival",
+        "tag",
+        "request_id",
+        "model",
+        "start",
+        "end",
+        "status",
+        "prompt_tokens",
+        "completion_tokens",
+        "fault",
+    )
+
+    def __init__(self, state: ProviderState, arrival: float, tag: str | None) -> None:
+        self.state = state
+        self.arrival = arrival
+        self.tag = tag
+        self.request_id = ""
+        self.model = ""
+        self.start = arrival
+        self.end = 0.0
+        self.status = NO_RESPONSE
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.fault: str | None = None
+
+    def done(self, status: int) -> None:
+        self.status = status
+        self.end = time.time()
+
+    def finish(self) -> None:
+        end = self.end or time.time()
+        self.state.request_log.append(
+            RequestRecord(
+                self.request_id or self.state.next_id(),
+                self.model,
+                self.tag,
+                self.arrival,
+                self.start,
+                end,
+                self.status,
+                self.prompt_tokens,
+                self.completion_tokens,
+                self.fault,
+            )
+        )
+        self.state.metrics.observe(self.model, self.status, end - self.arrival)
+
+
+async def _chat(request: web.Request, state: ProviderState, served: _Served):
+    if not _authorized(request, state):
+        served.done(401)
+        return _unauthorized()
+
+    try:
+        chat = parse_chat(await _read_body(request, state.profile.max_body_bytes))
+        served.model = chat.model
+        model_profile = state.profile.model(chat.model)
+        if model_profile is None:
+            raise BadRequest(
+                404,
+                f"The model {chat.model!r} does not exist; this server "
+                f"serves {', '.join(sorted(state.profile.models))}.",
+                param="model",
+                code="model_not_found",
+            )
+        fp = fingerprint(state.seed, chat.model, chat.messages)
+        plan = plan_service(model_profile, fp, chat.max_tokens)
+        words = content.prompt_words(chat.messages)
+        text = _content_text(chat, fp, words, plan)
+    except BadRequest as exc:
+        served.done(exc.status)
+        return web.Response(status=exc.status, body=exc.body(), content_type=_JSON)
+
+    served.request_id = state.next_id()
+    served.prompt_tokens = len(words)
+    served.completion_tokens = plan.completion_tokens
+    scopes = state.scopes(chat.model, model_profile)
+    refusal = admit(scopes, served.prompt_tokens + plan.completion_tokens, time.monotonic())
+    if refusal is not None:
+        served.done(429)
+        return _rate_limited(refusal, scopes)
+
+    state.metrics.in_flight += 1
+    acquired = []
+    try:
+        busy, slowdown = 1, 0.0
+        for scope in scopes:
+            if scope.slots is not None:
+                busy = await scope.slots.acquire()
+                acquired.append(scope.slots)
+                slowdown = scope.profile.self_hosted.slowdown
+        served.start = time.time()
+        served.fault = fault_for(model_profile.faults, fp, state.sightings.next(fp))
+        factor = self_hosted_factor(busy, slowdown)
+        headers = scopes[-1].headers() if scopes else {}
+        if served.fault is not None:
+            return await _faulty(request, served, chat, plan, text, factor, model_profile, headers)
+        if chat.stream:
+            return await _stream(request, served, chat, plan, text, factor, headers)
+        return await _plain(request, served, chat, plan, text, factor, headers)
+    finally:
+        for slots in reversed(acquired):
+            slots.release()
+        for scope in scopes:
+            scope.release()
+        state.metrics.in_flight -= 1
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    length = request.content_length
+    if length is not None and length > limit:
+        raise BadRequest(
+            413,
+            f"request body of {length} bytes exceeds the limit of {limit} bytes",
+            code="request_too_large",
+        )
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise BadRequest(
+            413, f"request body exceeds the limit of {limit} bytes", code="request_too_large"
+        ) from None
+
+
+def _content_text(chat: ChatRequest, fp: bytes, words: list[str], plan: ServicePlan) -> str:
+    schema = content.schema_of(chat.response_format)
+    r = rng(fp, "content")
+    if schema is None:
+        return content.completion_text(r, words, plan.completion_tokens)
+    try:
+        return content.json_text(r, schema, words)
+    except (TypeError, ValueError, AttributeError, KeyError, RecursionError) as exc:
+        raise BadRequest(
+            400,
+            f"response_format.json_schema.schema cannot be satisfied: {exc}",
+            param="response_format",
+            code="invalid_value",
+        ) from None
+
+
+def _rate_limited(refusal: Refusal, scopes: list[Scope]) -> web.Response:
+    scope = next(s for s in scopes if s.name == refusal.scope)
+    headers = scope.headers()
+    headers["Retry-After"] = str(max(1, math.ceil(refusal.retry_after)))
+    headers["retry-after-ms"] = f"{refusal.retry_after * 1000:.3f}"
+    message = (
+        f"Rate limit reached for {refusal.limit} ({refusal.scope} scope); "
+        f"retry after {refusal.retry_after:.3f} s."
+    )
+    return _error(429, message, "rate_limit_exceeded", "rate_limit_exceeded", **headers)
+
+
+def _completion(served: _Served, chat: ChatRequest, text: str, finish: str) -> dict[str, Any]:
+    return {
+        "id": served.request_id,
+        "object": "chat.completion",
+        "created": int(served.arrival),
+        "model": chat.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "logprobs": None,
+                "finish_reason": finish,
+            }
+        ],
+        "usage": _usage(served),
+    }
+
+
+def _usage(served: _Served) -> dict[str, int]:
+    return {
+        "prompt_tokens": served.prompt_tokens,
+        "completion_tokens": served.completion_tokens,
+        "total_tokens": served.prompt_tokens + served.completion_tokens,
+    }
+
+
+async def _sleep_until(deadline: float) -> None:
+    delay = deadline - time.time()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+async def _send(request: web.Request, served: _Served, resp: web.StreamResponse):
+    try:
+        await resp.prepare(request)
+        await resp.write_eof()
+    except ConnectionError:
+        served.done(CLIENT_CLOSED)
+        return resp
+    served.done(resp.status)
+    return resp
+
+
+async def _plain(request, served, chat, plan, text, factor, headers):
+    await _sleep_until(served.start + plan.service_time * factor)
+    body = json.dumps(_completion(served, chat, text, plan.finish_reason)).encode()
+    resp = web.Response(body=body, content_type=_JSON, headers=headers or None)
+    return await _send(request, served, resp)
+
+
+def _chunk(served: _Served, chat: ChatRequest, delta: dict[str, Any], finish: str | None) -> bytes:
+    event = {
+        "id": served.request_id,
+        "object": "chat.completion.chunk",
+        "created": int(served.arrival),
+        "model": chat.model,
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+    }
+    return b"data: " + json.dumps(event).encode() + b"\n\n"
+
+
+async def _stream(request, served, chat, plan, text, factor, headers):
+    """Server-sent events: role, then one content chunk per word on the token clock."""
+    resp = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **headers}
+    )
+    pieces = text.split(" ") if text else []
+    pieces = [p + " " for p in pieces[:-1]] + pieces[-1:]
+    ttft = plan.ttft * factor
+    # The pieces (words, or JSON fragments) share the token time of the planned length.
+    step = plan.per_token * factor * plan.completion_tokens / max(1, len(pieces))
+    try:
+        await resp.prepare(request)
+        pending = [_chunk(served, chat, {"role": "assistant", "content": ""}, None)]
+        for i, piece in enumerate(pieces):
+            # Spread the tokens over the service time; chunks already due go out together.
+            deadline = served.start + ttft + i * step
+            if deadline - time.time() > 0.0005:
+                await resp.write(b"".join(pending))
+                pending = []
+                await _sleep_until(deadline)
+            pending.append(_chunk(served, chat, {"content": piece}, None))
+        await resp.write(b"".join(pending))
+        await _sleep_until(
+            served.start + (plan.ttft + plan.completion_tokens * plan.per_token) * factor
+        )
+        tail = _chunk(served, chat, {}, plan.finish_reason)
+        if chat.include_usage:
+            usage = {
+                "id": served.request_id,
+                "object": "chat.completion.chunk",
+                "created": int(served.arrival),
+                "model": chat.model,
+                "choices": [],
+                "usage": _usage(served),
+            }
+            tail += b"data: " + json.dumps(usage).encode() + b"\n\n"
+        await resp.write(tail + b"data: [DONE]\n\n")
+        await resp.write_eof()
+    except ConnectionError:
+        served.done(CLIENT_CLOSED)
+        return resp
+    served.done(200)
+    return resp
+
+
+async def _faulty(request, served, chat, plan, text, factor, model_profile, headers):
+    """Serve the fault drawn for this request (see docs/mock_provider.md for timings)."""
+    fault = served.fault
+    if fault in _ERROR_STATUS:
+        status = _ERROR_STATUS[fault]
+        served.completion_tokens = 0
+        resp = _error(
+            status,
+            f"The server had an error while processing your request (injected fault {fault}).",
+            "server_error",
+            fault,
+        )
+        return await _send(request, served, resp)
+
+    if fault in ("hang", "drop"):
+        if fault == "hang":
+            await asyncio.sleep(model_profile.faults.hang_seconds)
+        served.completion_tokens = 0
+        served.done(NO_RESPONSE)
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response(status=204)
+
+    if fault == "empty":
+        served.completion_tokens = 0
+        if chat.stream:
+            return await _stream(request, served, chat, plan, "", factor, headers)
+        return await _plain(request, served, chat, plan, "", factor, headers)
+
+    # malformed: a 200 whose body is cut off in the middle of the JSON.
+    await _sleep_until(served.start + plan.service_time * factor)
+    body = json.dumps(_completion(served, chat, text, plan.finish_reason)).encode()
+    broken = body[: max(1, len(body) // 2)]
+    if chat.stream:
+        resp = web.Response(
+            body=b"data: " + broken + b"\n\ndata: [DONE]\n\n", content_type="text/event-stream"
+        )
+    else:
+        resp = web.Response(body=broken, content_type=_JSON)
+    return await _send(request, served, resp)
