@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "mock_provider.cli",
     "benchmarks.generate_cmd",
+    "benchmarks.run_cmd",
 )
 
 EXIT_OK = 0

@@ -95,16 +95,17 @@ def run_generate(args: argparse.Namespace) -> int:
     return 0 if result.stop_reason is None else 1
 
 
-def start_mock_thread(profile_path: Path | None, latency: float | None) -> Any:
+def start_mock_thread(
+    profile_path: Path | None, latency: float | None = None, seed: int = 0
+) -> Any:
     """The mock provider in its own thread, so its CPU is not billed to the engine."""
-    from mock_provider import MockProviderThread, load_profile
-    from mock_provider.profile import ProfileError
+    from mock_provider import MockProviderThread, ProfileError, load_profile
 
     try:
-        profile = load_profile(profile_path) if profile_path else None
+        profile = load_profile(profile_path).with_overrides(latency=latency)
     except (ProfileError, OSError) as exc:
         raise CommandError(str(exc)) from exc
-    return MockProviderThread(profile, latency=latency)
+    return MockProviderThread(profile, seed=seed)
 
 
 def describe_result(result: RunResult, out_dir: Path) -> str:

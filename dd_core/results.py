@@ -76,6 +76,8 @@ class RunResult:
     snapshot: LeakSnapshot = field(default_factory=LeakSnapshot)
     #: Throttle state per "provider/model/domain" at the end: limit, ceiling, ...
     throttle: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The throttle's history (time, key, limit, in_flight, event), for "AIMD over time".
+    throttle_events: pd.DataFrame | None = None
     output_dir: Path | None = None
 
     @property

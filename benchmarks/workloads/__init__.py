@@ -23,3 +23,27 @@ def resolve_workload(name_or_path: str) -> Path:
         return bundled[name_or_path]
     known = ", ".join(bundled) or "none"
     raise LookupError(f"unknown workload {name_or_path!r}: not a file, and not one of {known}")
+
+
+PROFILES_DIR = WORKLOADS_DIR.parent / "profiles"
+
+#: The dev note's four shapes run on the fitted dev note profile; every other workload has
+#: a profile of its own name.
+DEVNOTE_WORKLOADS: tuple[str, ...] = ("narrow", "deep", "wide", "dual_model")
+DEVNOTE_PROFILE = "devnote"
+
+
+def profile_for(workload: str) -> Path | None:
+    """The bundled profile a workload runs with by default, or None for the mock's default."""
+    stem = DEVNOTE_PROFILE if workload in DEVNOTE_WORKLOADS else workload
+    path = PROFILES_DIR / f"{stem}.yaml"
+    return path if path.is_file() else None
+
+
+def workload_description(path: Path) -> str:
+    """The one-line ``description`` of a workload file, without validating the pipeline."""
+    import yaml
+
+    with path.open() as handle:
+        data = yaml.safe_load(handle) or {}
+    return str(data.get("description", "")).strip() if isinstance(data, dict) else ""

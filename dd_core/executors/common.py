@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 import pandas as pd
@@ -210,6 +210,18 @@ def assemble_frame(
         frame = pd.DataFrame(columns=columns)
     frame.index = pd.Index(index, name="row", dtype="int64")
     return frame
+
+
+def throttle_state(parts: RunParts) -> tuple[dict[str, dict[str, Any]], pd.DataFrame]:
+    """The throttle's final snapshot per pool, and its history on the ``time.time()`` clock."""
+    snapshot = {key: asdict(snap) for key, snap in parts.throttle.snapshot().items()}
+    offset = time.time() - parts.throttle.clock()
+    events = pd.DataFrame(
+        [asdict(event) for event in parts.throttle.history],
+        columns=["time", "key", "limit", "in_flight", "event"],
+    )
+    events["time"] = events["time"] + offset
+    return snapshot, events
 
 
 def engine_cpu_seconds() -> float:

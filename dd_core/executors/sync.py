@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from dd_core.executors.common import (
     cell_inputs,
     engine_cpu_seconds,
     open_run,
+    throttle_state,
     traced_chat,
 )
 from dd_core.results import LeakSnapshot, RunResult, TaskRecord
@@ -88,7 +88,7 @@ class SyncExecutor:
                 throttle_in_flight=parts.throttle.total_in_flight(),
                 throttle_waiters=parts.throttle.total_waiters(),
             )
-            throttle = {key: _as_dict(snap) for key, snap in parts.throttle.snapshot().items()}
+            throttle, throttle_events = throttle_state(parts)
 
         self.observer.on_finish()
         dataset = assemble_frame(self.pipeline, kept)
@@ -104,6 +104,7 @@ class SyncExecutor:
             counters=counters,
             snapshot=snapshot,
             throttle=throttle,
+            throttle_events=throttle_events,
             output_dir=self.out_dir,
         )
 
@@ -270,12 +271,6 @@ def _column_concurrency(parts: RunParts, column: str) -> int | None:
     if not aliases:
         return None
     return max(parts.pipeline.models[alias].max_parallel_requests for alias in aliases)
-
-
-def _as_dict(snapshot: Any) -> Mapping[str, Any]:
-    if hasattr(snapshot, "__dataclass_fields__"):
-        return {name: getattr(snapshot, name) for name in snapshot.__dataclass_fields__}
-    return dict(snapshot)
 
 
 def run_sync(pipeline: Pipeline, records: int, **options: Any) -> RunResult:
