@@ -96,7 +96,7 @@ def workload_statistics(run: WorkloadRun, engines: Sequence[str]) -> dict[str, A
         pairs = sorted(set(sync) & set(async_))
         if pairs:
             speedup = paired_speedup([sync[i] for i in pairs], [async_[i] for i in pairs])
-            stats["speedup"] = speedup.to_dict()
+            stats["speedup"] = {**speedup.to_dict(), "mean": speedup.mean}
         ideal_sync = per_engine["sync"]["ideal_mean"]
         ideal_async = per_engine["async"]["ideal_mean"]
         if ideal_sync and ideal_async:

@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "mock_provider.cli",
     "benchmarks.generate_cmd",
     "benchmarks.run_cmd",
+    "benchmarks.compare_cmd",
 )
 
 EXIT_OK = 0
