@@ -9,6 +9,7 @@ ancestors, levels, model-call chain lengths) is computed once here.
 
 from __future__ import annotations
 
+import difflib
 import heapq
 import logging
 from collections.abc import Iterable, Mapping
@@ -27,7 +28,7 @@ from dd_core.templates import referenced_names
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ExecutionGraph", "column_templates", "is_llm_column", "where"]
+__all__ = ["ExecutionGraph", "column_templates", "did_you_mean", "is_llm_column", "where"]
 
 
 def column_templates(column: ColumnConfig) -> dict[str, str]:
@@ -47,6 +48,12 @@ def is_llm_column(column: ColumnConfig) -> bool:
     if isinstance(column, CustomColumn):
         return bool(column.models)
     return bool(column.model_aliases)
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for a near miss, or nothing."""
+    close = difflib.get_close_matches(name, list(candidates), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def where(index: int, column: ColumnConfig) -> str:
@@ -187,8 +194,8 @@ def _column_upstream(
         for name in sorted(referenced_names(source)):
             if name not in producer:
                 raise ConfigError(
-                    f"{where(index, column)}: unknown column {name!r} in {field_name}; "
-                    f"known columns: {known}"
+                    f"{where(index, column)}: unknown column {name!r} in {field_name}"
+                    f"{did_you_mean(name, producer)}; known columns: {known}"
                 )
             yield producer[name]
 
@@ -199,8 +206,8 @@ def _column_upstream(
             yield name
         else:
             raise ConfigError(
-                f"{where(index, column)}: unknown column {name!r} in depends_on; "
-                f"known columns: {known}"
+                f"{where(index, column)}: unknown column {name!r} in depends_on"
+                f"{did_you_mean(name, [*producer, *columns])}; known columns: {known}"
             )
 
 
@@ -245,4 +252,6 @@ def _find_cycle(left: list[str], upstream: Mapping[str, frozenset[str]]) -> list
         node = min((p for p in upstream[node] if p in remaining), key=left.index)
     cycle = walk[seen[node] :]
     cycle.reverse()
+    start = cycle.index(min(cycle, key=left.index))
+    cycle = cycle[start:] + cycle[:start]
     return [*cycle, cycle[0]]

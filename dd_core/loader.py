@@ -35,7 +35,7 @@ from dd_core.config import (
 )
 from dd_core.errors import ConfigError
 from dd_core.generators import resolve_generator
-from dd_core.graph import ExecutionGraph, column_templates, where
+from dd_core.graph import ExecutionGraph, column_templates, did_you_mean, where
 from dd_core.sampling import make_sampler
 from dd_core.templates import TemplateSyntaxError, compile_template
 
@@ -59,7 +59,10 @@ def load_pipeline(source: str | os.PathLike[str] | Mapping[str, Any]) -> Pipelin
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read pipeline file: {exc.strerror}") from None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{label}: not valid YAML: {exc}") from None
+            mark = getattr(exc, "problem_mark", None)
+            at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise ConfigError(f"{label}: not valid YAML{at}: {problem}") from None
 
     try:
         pipeline = _build_pipeline(data)
@@ -119,6 +122,8 @@ def _keyed(items: Any, cls: type, section: str, key: str) -> dict[str, Any]:
     built: dict[str, Any] = {}
     for index, raw in enumerate(items):
         here = f"{section}[{index}]"
+        if isinstance(raw, Mapping) and isinstance(raw.get(key), str):
+            here = f"{here} ({raw[key]})"
         item = _convert(raw, cls, here, here)
         name = getattr(item, key)
         if name in built:
@@ -348,7 +353,8 @@ def _check_pipeline(pipeline: Pipeline) -> None:
         if model.provider not in pipeline.providers:
             known = ", ".join(pipeline.providers) or "none declared"
             raise ConfigError(
-                f"{here}: unknown provider {model.provider!r}; known providers: {known}"
+                f"{here}: unknown provider {model.provider!r}"
+                f"{did_you_mean(model.provider, pipeline.providers)}; known providers: {known}"
             )
         if model.max_parallel_requests <= 0:
             raise ConfigError(
@@ -411,7 +417,8 @@ def _check_column(index: int, column: ColumnConfig, pipeline: Pipeline) -> None:
     for alias in column.model_aliases:
         if alias not in pipeline.models:
             raise ConfigError(
-                f"{here}: unknown model alias {alias!r}; known aliases: {known_aliases}"
+                f"{here}: unknown model alias {alias!r}{did_you_mean(alias, pipeline.models)}; "
+                f"known aliases: {known_aliases}"
             )
 
     if isinstance(column, SamplerColumn):
