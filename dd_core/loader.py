@@ -127,7 +127,7 @@ def _keyed(items: Any, cls: type, section: str, key: str) -> dict[str, Any]:
         item = _convert(raw, cls, here, here)
         name = getattr(item, key)
         if name in built:
-            raise ConfigError(f"{section}[{index}]: duplicate {key} {name!r}")
+            raise ConfigError(f"{here}: duplicate {key} {name!r}")
         built[name] = item
     return built
 
@@ -415,6 +415,8 @@ def _check_column(index: int, column: ColumnConfig, pipeline: Pipeline) -> None:
 
     known_aliases = ", ".join(pipeline.models) or "none declared"
     for alias in column.model_aliases:
+        if not alias:
+            raise ConfigError(f"{here}: model is missing; known aliases: {known_aliases}")
         if alias not in pipeline.models:
             raise ConfigError(
                 f"{here}: unknown model alias {alias!r}{did_you_mean(alias, pipeline.models)}; "
