@@ -78,7 +78,12 @@ class MockProvider:
         if self._runner is not None:
             return self
         runner = web.AppRunner(
-            create_app(self.state), access_log=None, handle_signals=False, shutdown_timeout=0.5
+            create_app(self.state),
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=0.5,
+            # A client that gives up (a timeout on a hang) ends its handler, and the record.
+            handler_cancellation=True,
         )
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True, backlog=1024)

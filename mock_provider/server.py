@@ -150,6 +150,11 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     served = _Served(state, arrival, request.headers.get("X-DD-Tag"))
     try:
         return await _chat(request, state, served)
+    except asyncio.CancelledError:
+        # The client went away (or the server is stopping) before the response was done.
+        if not served.end:
+            served.done(NO_RESPONSE if served.fault else CLIENT_CLOSED)
+        raise
     finally:
         served.finish()
 
