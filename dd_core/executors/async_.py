@@ -239,7 +239,8 @@ class _Run:
         self.store = RowGroupStore(executor.out_dir) if executor.out_dir is not None else None
         self.skipped: set[int] = set()
         self.written: list[int] = []
-        self.kept_rows: list[tuple[int, dict[str, Any]]] = []
+        # out_dir=None: finished groups' rows by group index (groups finish out of order).
+        self.kept_groups: dict[int, list[tuple[int, dict[str, Any]]]] = {}
         self.writes: set[asyncio.Task[None]] = set()
         self.deadline_passed = False
         self.rate_limited: set[Task] = set()
@@ -552,7 +553,7 @@ class _Run:
         self.observer.on_rows_written(len(rows))
         self.wake.set()
         if self.store is None:
-            self.kept_rows.extend(rows)
+            self.kept_groups[index] = rows
             return
         frame = assemble_frame(self.executor.pipeline, rows)
         write = asyncio.create_task(self._write_group(index, frame))
@@ -679,7 +680,8 @@ class _Run:
 
     def _dataset(self) -> pd.DataFrame:
         if self.store is None:
-            return assemble_frame(self.executor.pipeline, self.kept_rows)
+            rows = [row for index in sorted(self.kept_groups) for row in self.kept_groups[index]]
+            return assemble_frame(self.executor.pipeline, rows)
         return self.store.read(sorted(set(self.written) | self.skipped))
 
 
