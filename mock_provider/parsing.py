@@ -30,6 +30,8 @@ class BadRequest(Exception):
         self.param = param
         self.code = code
         self.type = type
+        #: The request's model when it was readable, for the request log.
+        self.model = ""
 
     def body(self) -> bytes:
         return error_body(self.message, self.type, self.param, self.code)
@@ -83,6 +85,14 @@ def parse_chat(body: bytes) -> ChatRequest:
             code="invalid_type",
         )
 
+    try:
+        return _parse_rest(data, model)
+    except BadRequest as exc:
+        exc.model = model
+        raise
+
+
+def _parse_rest(data: dict[str, Any], model: str) -> ChatRequest:
     messages = _messages(data.get("messages"))
     stream = _optional_bool(data, "stream")
     options = data.get("stream_options")

@@ -219,7 +219,8 @@ def load_profile(source: str | Path | Mapping[str, Any] | Profile | None) -> Pro
         except OSError as exc:
             raise ProfileError(f"profile: cannot read {str(source)!r}: {exc.strerror}") from exc
         except yaml.YAMLError as exc:
-            raise ProfileError(f"profile: {str(source)!r} is not valid YAML: {exc}") from exc
+            detail = " ".join(str(exc).split())
+            raise ProfileError(f"profile: {str(source)!r} is not valid YAML: {detail}") from exc
         data = {} if data is None else data
     else:
         data = source

@@ -234,6 +234,7 @@ async def _chat(request: web.Request, state: ProviderState, served: _Served):
         words = content.prompt_words(chat.messages)
         text = _content_text(chat, fp, words, plan)
     except BadRequest as exc:
+        served.model = served.model or exc.model
         served.done(exc.status)
         return web.Response(status=exc.status, body=exc.body(), content_type=_JSON)
 
