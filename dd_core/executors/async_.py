@@ -48,6 +48,7 @@ from typing import Any
 
 import pandas as pd
 
+from dd_core.chat import ChatFn, ChatResponse, Message
 from dd_core.config import Pipeline
 from dd_core.errors import RateLimitError, RunError, is_retryable
 from dd_core.executors.common import (
@@ -244,6 +245,8 @@ class _Run:
         self.writes: set[asyncio.Task[None]] = set()
         self.deadline_passed = False
         self.rate_limited: set[Task] = set()
+        # Tasks inside a model call, and the alias they called (for the deadline).
+        self.calling: dict[Task, str] = {}
         self.counters: dict[str, int] = dict.fromkeys(
             (
                 "tasks",
@@ -363,7 +366,7 @@ class _Run:
         error: Exception | None = None
         cancelled = False
         try:
-            chat = traced_chat(self.parts, record, lambda: self._llm_wait_slot(slots))
+            chat = self._chat_for(task, record, slots)
             generator = self.parts.generators[task.column]
             if task.is_whole_column:
                 rows = state.tracker.live_rows
@@ -398,6 +401,33 @@ class _Run:
         else:
             self._on_failure(task, state, record, error)
         self._check_group(state)
+
+    def _chat_for(self, task: Task, record: TaskRecord, slots: _Slots) -> ChatFn:
+        """The task's ``ctx.chat``: the shared traced call, plus the deadline's refusal."""
+        traced = traced_chat(self.parts, record, lambda: self._llm_wait_slot(slots))
+
+        async def chat(
+            alias: str,
+            messages: Sequence[Message],
+            *,
+            response_format: Mapping[str, Any] | None = None,
+            tag: str | None = None,
+        ) -> ChatResponse:
+            if self.deadline_passed and self._in_cooldown(alias):
+                raise RateLimitError(f"deadline passed while model {alias!r} is rate-limited")
+            self.calling[task] = alias
+            try:
+                return await traced(alias, messages, response_format=response_format, tag=tag)
+            finally:
+                self.calling.pop(task, None)
+
+        return chat
+
+    def _in_cooldown(self, alias: str) -> bool:
+        model = self.executor.pipeline.models[alias]
+        controller = self.parts.throttle.controller(model.provider, model.model)
+        # ThrottleManager.for_pipeline runs on time.monotonic.
+        return controller.in_cooldown(time.monotonic())
 
     @contextlib.asynccontextmanager
     async def _llm_wait_slot(self, slots: _Slots) -> AsyncIterator[None]:
@@ -592,10 +622,15 @@ class _Run:
         self.wake.set()
 
     def _on_deadline(self) -> None:
-        """Give up on every rate-limited task (queued or waiting); later 429s drop too."""
+        """Give up on rate-limited tasks and on calls waiting out a cooldown.
+
+        After the deadline a 429 drops its row, and a call to a model in cooldown is
+        refused at once, so no task waits out another cooldown.
+        """
         self.deadline_passed = True
         given_up = 0
-        for task in sorted(self.rate_limited, key=lambda t: (t.row_group, t.row)):
+        waiting = {task for task, alias in self.calling.items() if self._in_cooldown(alias)}
+        for task in sorted(self.rate_limited | waiting, key=lambda t: (t.row_group, t.row)):
             state = self.groups.get(task.row_group)
             if state is None or task not in self.records_by_task:
                 continue
