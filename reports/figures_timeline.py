@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.animation import FuncAnimation, PillowWriter
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from reports.artifact_set import relative_times
@@ -267,7 +268,8 @@ def model_activity(ctx: FigureContext) -> Figure:
         strip_axes.grid(axis="y", visible=False)
     axes_list[-1].set_xlabel("time since the trial started (s); dots: request starts, x: failed")
     axes_list[0].set_xlim(left=0)
-    figure.legend(*axes_list[0].get_legend_handles_labels(), loc="outside lower center", ncols=4)
+    handles = [Line2D([], [], color=ctx.models.colour(m), linewidth=2) for m in models_seen]
+    figure.legend(handles, models_seen, loc="outside lower center", ncols=4)
 
     title = f"{workload}: requests in flight per model"
     if len(models_seen) >= 2 and set(shares) == set(ENGINES):
