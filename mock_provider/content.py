@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,7 +22,6 @@ _VOCABULARY = (
     "summary fact example notes useful context evidence brief overall strong likely"
 )
 _WORDS: tuple[str, ...] = tuple(_VOCABULARY.split())
-_WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9'-]{2,}")
 _MAX_DEPTH = 8
 
 
@@ -48,24 +46,19 @@ def message_text(message: Mapping[str, Any]) -> str:
 
 def completion_text(r: random.Random, words: Sequence[str], n_tokens: int) -> str:
     """About ``n_tokens`` words of sentences that mention words of the prompt."""
-    topical = [w for w in (_WORD_RE.findall(" ".join(words[-200:]))) if len(w) > 3]
-    if not topical:
-        topical = ["request"]
+    n_tokens = max(1, n_tokens)
+    topical = [w for w in words[-200:] if len(w) > 3 and w.isalpha()] or ["request"]
+    out = r.choices(_WORDS, k=n_tokens)
+    # Every third word is drawn from the prompt so the answer echoes its subject.
+    out[1::3] = r.choices(topical, k=len(range(1, n_tokens, 3)))
 
-    out: list[str] = []
-    sentence: list[str] = []
-    sentence_length = r.randint(6, 14)
-    for i in range(max(1, n_tokens)):
-        # Every third word is drawn from the prompt so the answer echoes its subject.
-        source = topical if i % 3 == 1 else _WORDS
-        sentence.append(source[int(r.random() * len(source))])
-        if len(sentence) >= sentence_length:
-            out.append(_sentence(sentence))
-            sentence = []
-            sentence_length = r.randint(6, 14)
-    if sentence:
-        out.append(_sentence(sentence))
-    return " ".join(out)
+    sentences: list[str] = []
+    i = 0
+    while i < n_tokens:
+        length = r.randint(6, 14)
+        sentences.append(_sentence(out[i : i + length]))
+        i += length
+    return " ".join(sentences)
 
 
 def _sentence(words: list[str]) -> str:

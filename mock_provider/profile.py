@@ -9,6 +9,7 @@ has one documented meaning (see docs/mock_provider.md). A model section inherits
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -140,12 +141,17 @@ class FaultProfile:
     #: How long a ``hang`` holds the connection before closing it without an answer.
     hang_seconds: float = 30.0
 
-    def rates(self) -> tuple[tuple[str, float], ...]:
+    @functools.cached_property
+    def _rates(self) -> tuple[tuple[str, float], ...]:
         return tuple((kind, getattr(self, kind)) for kind in FAULT_KINDS)
 
-    @property
+    def rates(self) -> tuple[tuple[str, float], ...]:
+        """(kind, rate) pairs in ``FAULT_KINDS`` order."""
+        return self._rates
+
+    @functools.cached_property
     def any(self) -> bool:
-        return any(rate > 0 for _, rate in self.rates())
+        return any(rate > 0 for _, rate in self._rates)
 
 
 @dataclass(frozen=True)
