@@ -22,6 +22,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "benchmarks.generate_cmd",
     "benchmarks.run_cmd",
     "benchmarks.compare_cmd",
+    "benchmarks.report_cmd",
 )
 
 EXIT_OK = 0
