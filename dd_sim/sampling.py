@@ -86,6 +86,20 @@ class ServiceSampler:
         offset = row % BLOCK_ROWS
         return float(block.service[offset]), int(block.tokens[offset])
 
+    def services(self, column: str, start: int, stop: int) -> tuple[list[float], list[int]]:
+        """Attempt-0 (service seconds, completion tokens) of rows ``start`` to ``stop``."""
+        seconds: list[float] = []
+        tokens: list[int] = []
+        row = start
+        while row < stop:
+            block = self._block(column, row)
+            offset = row % BLOCK_ROWS
+            end = min(stop - row, BLOCK_ROWS - offset) + offset
+            seconds.extend(block.service[offset:end].tolist())
+            tokens.extend(block.tokens[offset:end].tolist())
+            row += end - offset
+        return seconds, tokens
+
     def fault(self, column: str, row: int, attempt: int) -> str | None:
         """The fault the ``attempt``-th admitted sighting of this cell's request gets."""
         faults = self.shapes[column].model.faults
