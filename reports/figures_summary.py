@@ -213,7 +213,7 @@ def trial_boxplot(ctx: FigureContext) -> Figure:
     axes.set_xticks(range(len(workloads)), [short(w) for w in workloads])
     axes.set_xlim(-0.6, len(workloads) - 0.4)
     axes.set_ylabel("wall clock per trial (s)")
-    axes.set_ylim(bottom=0)
+    axes.set_ylim(0, max(max(s[2]) for s in series) * 1.12)
     axes.legend(loc="upper left", ncols=2)
     axes.grid(axis="x", visible=False)
     return figure

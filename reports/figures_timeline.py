@@ -22,6 +22,8 @@ from reports.artifact_set import relative_times
 from reports.context import FigureContext, Unavailable, new_figure, pick_timeline_workload, short
 from reports.palette import ENGINES
 
+#: The GIF is for a glance, not for print: a lower resolution keeps it small and quick.
+GIF_DPI = 80
 #: Dots of requests that start together are spread over this many lanes of a strip.
 STRIP_LANES = 7
 
@@ -167,7 +169,7 @@ def cell_grid(ctx: FigureContext) -> Figure:
     return figure
 
 
-def cell_grid_animation(ctx: FigureContext, path: Path, frames: int = 30, fps: int = 8) -> Path:
+def cell_grid_animation(ctx: FigureContext, path: Path, frames: int = 24, fps: int = 6) -> Path:
     """The cell grid filling up over time, as an animated GIF at ``path``."""
     workload, order, grids = _grids(ctx)
     figure, images, vmax = _draw_grids(ctx, order, grids)
@@ -182,7 +184,7 @@ def cell_grid_animation(ctx: FigureContext, path: Path, frames: int = 30, fps: i
         return [*images, label]
 
     animation = FuncAnimation(figure, draw, frames=frames, blit=False)
-    animation.save(str(path), writer=PillowWriter(fps=fps))
+    animation.save(str(path), writer=PillowWriter(fps=fps), dpi=GIF_DPI)
     return path
 
 
