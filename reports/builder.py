@@ -210,7 +210,9 @@ def _animate(ctx: FigureContext, path: Path) -> Path | None:
 
 
 def _timeline_name(ctx: FigureContext) -> str | None:
-    try:
-        return pick_timeline_workload(ctx)
-    except Unavailable:
-        return None
+    for part in ("traces", "requests"):
+        try:
+            return pick_timeline_workload(ctx, part)
+        except Unavailable:
+            continue
+    return None

@@ -40,10 +40,11 @@ def new_figure(width: float = FULL_WIDTH, height: float = 4.8, **subplots: Any) 
     return figure
 
 
-def pick_timeline_workload(ctx: FigureContext) -> str:
-    """The workload the timelines show: the one asked for, else the busiest with traces.
+def pick_timeline_workload(ctx: FigureContext, part: str = "traces") -> str:
+    """The workload the timelines show: the one asked for, else the busiest with ``part``.
 
-    Without a choice: among workloads with traces for both engines (else for one), the
+    Without a choice: among workloads with a ``part`` frame (traces, requests) for both
+    engines (else for one), the
     one using the most models, the first in artifact order on a tie; several models make
     the sync/async difference in the activity timeline visible.
     """
@@ -57,21 +58,20 @@ def pick_timeline_workload(ctx: FigureContext) -> str:
             )
         return ctx.timeline_workload
 
-    def traced_engines(name: str) -> int:
+    def engines_with_part(name: str) -> int:
         source = artifacts.source(name)
         return sum(
-            source.timeline_trial(name, engine, "traces") is not None
-            for engine in source.engines(name)
+            source.timeline_trial(name, engine, part) is not None for engine in source.engines(name)
         )
 
     def model_count(name: str) -> int:
         models = artifacts.workload(name)["dag"]["models"].values()
         return len({alias for aliases in models for alias in aliases})
 
-    candidates = [(traced_engines(n), model_count(n), -i, n) for i, n in enumerate(names)]
+    candidates = [(engines_with_part(n), model_count(n), -i, n) for i, n in enumerate(names)]
     candidates = [c for c in candidates if c[0] > 0]
     if not candidates:
-        raise Unavailable("no workload has traces (the artifact holds no trials/*.traces.parquet)")
+        raise Unavailable(f"no workload has a {part} frame (no trials/*.{part}.parquet)")
     return max(candidates)[3]
 
 

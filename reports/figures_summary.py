@@ -48,12 +48,14 @@ def wall_clock_bars(ctx: FigureContext) -> Figure:
     if not workloads:
         raise Unavailable("no workload has a measured trial that finished")
 
+    present = [e for e in ENGINES if any(e in _engine_stats(ctx, w) for w in workloads)]
     figure = new_figure(height=4.6)
     axes = figure.subplots()
-    width = 0.38
+    width = 0.76 / len(present)
     x = np.arange(len(workloads))
     tops = np.zeros(len(workloads))
-    for offset, engine in zip((-width / 2, width / 2), ENGINES, strict=True):
+    for k, engine in enumerate(present):
+        offset = (k - (len(present) - 1) / 2) * width
         means, errors = [], [[], []]
         for i, workload in enumerate(workloads):
             stats = _engine_stats(ctx, workload).get(engine)

@@ -214,7 +214,7 @@ def overlap_share(curves: dict[str, tuple[np.ndarray, np.ndarray]], horizon: flo
 
 def model_activity(ctx: FigureContext) -> Figure:
     """Requests in flight per model over time, a dot per request beneath, sync above async."""
-    workload = pick_timeline_workload(ctx)
+    workload = pick_timeline_workload(ctx, "requests")
     trials = _trials(ctx, workload, "requests")
     source = ctx.artifacts.source(workload)
 
