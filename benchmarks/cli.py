@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "benchmarks.run_cmd",
     "benchmarks.compare_cmd",
     "benchmarks.report_cmd",
+    "benchmarks.sim_cmd",
 )
 
 EXIT_OK = 0

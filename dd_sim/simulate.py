@@ -5,8 +5,9 @@ against the modelled provider, throttle and client: every rule, 429s, faults, se
 queues, AIMD. ``fidelity="lean"`` runs ``dd_sim.lean``, a heap-based loop for the common
 path only (a provider that never refuses, queues or fails, no throttle ramp, no
 whole-column tasks, no deadline): there the throttle never moves off its cap and a
-permit is a FIFO slot, which the loop models directly, tens of times faster. ``"auto"``
-takes the lean loop whenever the workload allows it. Both give the same answer where both
+permit is a FIFO slot, which the loop models directly, tens of times faster, keeping
+aggregates only. ``"auto"`` takes the lean loop whenever the workload allows it and no
+traces are asked for. Both give the same answer where both
 apply (``tests/dd_sim/test_sim_lean.py``).
 """
 
@@ -62,7 +63,7 @@ def simulate(
 
     fidelity = options.fidelity
     if fidelity == "auto":
-        fidelity = "lean" if lean_applies(workload) else "full"
+        fidelity = "lean" if lean_applies(workload) and not options.tracing else "full"
     if fidelity == "lean":
         if not lean_applies(workload):
             raise ValueError(
