@@ -32,15 +32,22 @@ def peak_rss_mib() -> float:
 
 
 class PeakAtLastGroup(NullObserver):
-    """Notes the peak RSS when the last rows are handed to the writer."""
+    """Notes the peak RSS when the last rows are handed to the writer.
+
+    It also empties the mock's in-memory request log after each row group: the mock runs
+    in this process, and its log (one record per request) is not the engine's memory.
+    """
 
     def __init__(self, records: int) -> None:
         self.records = records
         self.rows = 0
         self.peak_before_read = 0.0
+        self.mock: MockProvider | None = None
 
     def on_rows_written(self, rows: int) -> None:
         self.rows += rows
+        if self.mock is not None:
+            self.mock.request_log.clear()
         if self.rows >= self.records:
             self.peak_before_read = peak_rss_mib()
 
@@ -48,6 +55,7 @@ class PeakAtLastGroup(NullObserver):
 async def measure(records: int, workload: str, group_size: int) -> dict:
     observer = PeakAtLastGroup(records)
     async with MockProvider(load_profile(None), seed=0) as mock:
+        observer.mock = mock
         pipeline = load_pipeline(resolve_workload(workload)).with_endpoint(mock.base_url)
         pipeline = pipeline.with_settings(row_group_size=group_size)
         with tempfile.TemporaryDirectory() as out_dir:

@@ -225,6 +225,7 @@ class _Run:
         self.next_group = 0
         self.groups: dict[int, _GroupState] = {}
         self.running: dict[Task, asyncio.Task[None]] = {}
+        # Bookkeeping of tasks not yet final, so memory follows the groups in flight.
         self.ready_at: dict[Task, float] = {}
         self.records_by_task: dict[Task, TaskRecord] = {}
         self.tasks: list[TaskRecord] = []
@@ -343,11 +344,12 @@ class _Run:
         self.submission_free -= 1
 
         now = time.time()
+        ready = self.ready_at.pop(task, now)
         record = self.records_by_task.get(task)
         if record is None:
             # A task's status stays "cancelled" unless an outcome arrives.
             record = TaskRecord(task.column, task.row, task.row_group, status="cancelled")
-            record.ready = self.ready_at.get(task, now)
+            record.ready = ready
             self.records_by_task[task] = record
             if self.executor.tracing:
                 self.tasks.append(record)
@@ -452,7 +454,7 @@ class _Run:
         record.status = "ok"
         record.error = None
         self.rate_limited.discard(task)
-        self.ready_at.pop(task, None)
+        self.records_by_task.pop(task, None)
         if task.is_whole_column:
             for row, values in zip(rows, produced, strict=True):
                 if state.tracker.is_live(row):
@@ -502,6 +504,7 @@ class _Run:
         self, task: Task, state: _GroupState, record: TaskRecord, error: BaseException
     ) -> None:
         record.status = "dropped"
+        self.records_by_task.pop(task, None)
         rows = state.tracker.live_rows if task.is_whole_column else [task.row]
         log.info(
             "task %s:%d failed, %d row(s) dropped: %s", task.column, task.row, len(rows), error
@@ -520,6 +523,7 @@ class _Run:
         group = state.group.index
         for pruned in self.frontier.remove_row(group, row):
             state.queued -= 1
+            self.ready_at.pop(pruned, None)
             self._mark(pruned, "pruned")
         state.deferred = [task for task in state.deferred if task.row != row]
         for column in self.graph.order:
@@ -537,6 +541,8 @@ class _Run:
         if record is not None and record.status in ("cancelled", "deferred"):
             record.status = status
             self.counters[status] = self.counters.get(status, 0) + 1
+        if status == "pruned":
+            self.records_by_task.pop(task, None)
 
     def _check_group(self, state: _GroupState) -> None:
         """Finish a done group, or give a stalled one a salvage round (or give up)."""
