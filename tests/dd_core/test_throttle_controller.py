@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dd_core.config import ThrottleSettings
 from dd_core.errors import ConfigError
@@ -188,3 +190,29 @@ def test_wake_time_is_cooldown_end_then_none() -> None:
     controller.on_rate_limit(1.0, retry_after=3.0)
     assert controller.wake_time(2.0) == pytest.approx(4.0)
     assert controller.wake_time(4.0) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    max_limit=st.integers(1, 64),
+    events=st.lists(st.sampled_from(["ok", "429", "429-ra", "tick"]), max_size=400),
+    rampup=st.sampled_from([0.0, 5.0]),
+)
+def test_limit_stays_between_one_and_the_increase_cap(
+    max_limit: int, events: list[str], rampup: float
+) -> None:
+    controller = AIMDController(max_limit, ThrottleSettings(rampup_seconds=rampup), now=0.0)
+    now = 0.0
+    for event in events:
+        now += 0.1
+        if event == "ok":
+            controller.on_success(now)
+        elif event == "429":
+            controller.on_rate_limit(now, None)
+        elif event == "429-ra":
+            controller.on_rate_limit(now, 0.5)
+        limit = controller.limit(now)
+        assert 1 <= limit <= max_limit
+        assert limit <= controller.increase_cap()
+        if controller.ceiling is not None:
+            assert 1 <= controller.ceiling <= max_limit
