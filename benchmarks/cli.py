@@ -24,6 +24,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "benchmarks.compare_cmd",
     "benchmarks.report_cmd",
     "benchmarks.sim_cmd",
+    "benchmarks.plan_cmd",
 )
 
 EXIT_OK = 0
