@@ -102,6 +102,28 @@ async def test_a_new_caller_does_not_jump_the_queue() -> None:
     assert_clean(throttle)
 
 
+async def test_a_new_caller_waits_behind_a_waiter_whose_cooldown_just_ended() -> None:
+    clock = ManualClock()
+    throttle = manager(cap=4, clock=clock)
+    (await throttle.acquire("p", "m")).release("rate_limited")
+    queued = asyncio.create_task(throttle.acquire("p", "m"))
+    await settle()
+
+    clock.advance(2.5)  # the cooldown is over, but no timer has fired yet
+    late = asyncio.create_task(throttle.acquire("p", "m"))
+    await settle()
+    assert not queued.done() and not late.done()
+
+    throttle.wake()
+    await settle()
+    assert queued.done() and late.done()
+    grants = [e for e in throttle.history if e.event == "grant"]
+    assert grants[-2].in_flight == 1 and grants[-1].in_flight == 2
+    queued.result().release("success")
+    late.result().release("success")
+    assert_clean(throttle)
+
+
 async def test_global_cap_is_shared_across_domains() -> None:
     throttle = manager(cap=2)
     chat = await throttle.acquire("p", "m", "chat")
