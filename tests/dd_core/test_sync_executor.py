@@ -123,7 +123,11 @@ async def test_retryable_faults_change_the_time_not_the_dataset(start_mock, work
 
 
 async def test_rate_limited_cells_are_retried_until_they_succeed(start_mock, workload):
-    mock = await start_mock({"default": {"capacity": {"max_concurrency": 2, "retry_after": 0.05}}})
+    capped = {
+        "latency": {"ttft": {"dist": "fixed", "value": 0.02}},
+        "capacity": {"max_concurrency": 2, "retry_after": 0.05},
+    }
+    mock = await start_mock({"default": capped})
     pipeline = workload("wide", mock.base_url).with_settings(
         throttle=ThrottleSettings(cooldown_seconds=0.05)
     )
