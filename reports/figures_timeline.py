@@ -153,7 +153,7 @@ def _draw_grids(
         axes.grid(False)
     axes_list[0].set_ylabel("row")
     colourbar = figure.colorbar(images[-1], ax=list(axes_list), shrink=0.9)
-    colourbar.set_label("completed at (s since the trial started)")
+    colourbar.set_label("completed at (s)")
     return figure, images, vmax
 
 
