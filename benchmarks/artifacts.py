@@ -56,6 +56,7 @@ def dag_shape(run: WorkloadRun) -> dict[str, Any]:
         "upstream": {name: sorted(graph.upstream(name)) for name in graph.order},
         "llm": {name: graph.is_llm(name) for name in graph.order},
         "models": {name: list(graph.model_aliases(name)) for name in graph.order},
+        "model_ids": {alias: model.model for alias, model in run.pipeline.models.items()},
         "levels": [list(level) for level in graph.levels()],
         "critical_path": graph.critical_path(),
     }

@@ -73,6 +73,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", type=Path, default=None, help="provider profile for all")
     parser.add_argument("--seed", type=int, default=None, help="override the pipelines' seed")
     parser.add_argument("--out", type=Path, default=None, help="artifact folder")
+    parser.add_argument(
+        "--no-report", action="store_true", help="write artifacts only, draw no figures"
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> BenchmarkConfig:
@@ -150,6 +153,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
 
     results = write_artifacts(out_dir, runs, config, sys.argv)
     print_summary(results, out_dir)
+    if not args.no_report:
+        draw_report(out_dir)
     failed = any(out.record.status != "ok" for run in runs for out in run.outputs)
     mismatch = any(not w["statistics"]["hash_equal"] for w in results["workloads"].values())
     return EXIT_FAILURE if failed or mismatch else EXIT_OK
@@ -219,7 +224,7 @@ class TrialProgress:
 def print_summary(results: dict, out_dir: Path) -> None:
     """The summary table on standard output, the notes beneath, the folder last."""
     rows = summary_rows(results)
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=160)
     title = "Simulated" if results.get("kind") == "simulated" else "Measured"
     table = Table(title=f"{title}: sync vs async")
     for header in rows[0] if rows else []:
@@ -231,6 +236,19 @@ def print_summary(results: dict, out_dir: Path) -> None:
     for note in speedup_notes(results):
         console.print(f"note: {note}", highlight=False)
     console.print(f"artifacts: {out_dir}", highlight=False)
+
+
+def draw_report(out_dir: Path) -> None:
+    """The figures and report.md of a finished run; a drawing failure loses no artifact."""
+    from reports import build_report
+
+    try:
+        report = build_report([out_dir])
+    except Exception as exc:  # the artifacts are written; a figure bug must not hide them
+        log.exception("report could not be drawn")
+        print(f"report: not drawn ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return
+    print(f"report: {report.out_dir / 'report.md'}", file=sys.stderr)
 
 
 def validate_profiles(profiles: dict[str, Path | None]) -> None:
