@@ -9,6 +9,7 @@ permit; 0 otherwise; 2 when an input cannot be read.
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,7 +129,8 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def print_verdicts(verdicts: list[WorkloadVerdict], tolerance: float) -> None:
-    console = Console()
+    """The table, then one plain line a failure (what a CI log reader greps for)."""
+    console = Console() if sys.stdout.isatty() else Console(width=160)
     headers = ["workload"] + list(dict.fromkeys(k for v in verdicts for k in v.cells)) + ["gate"]
     table = Table(title=f"candidate vs baseline (tolerance {tolerance:.0%})")
     for header in headers:
@@ -137,6 +139,11 @@ def print_verdicts(verdicts: list[WorkloadVerdict], tolerance: float) -> None:
         gate = "FAIL: " + "; ".join(verdict.failures) if verdict.failures else "ok"
         table.add_row(verdict.name, *(verdict.cells.get(h, "") for h in headers[1:-1]), gate)
     console.print(table)
+    for verdict in verdicts:
+        for failure in verdict.failures:
+            console.print(f"FAIL {verdict.name}: {failure}", highlight=False)
+    if not any(verdict.failures for verdict in verdicts):
+        console.print("gate: ok", highlight=False)
 
 
 def _fell(before: float | None, after: float | None) -> float | None:

@@ -34,7 +34,7 @@ from benchmarks.workloads import (
 log = logging.getLogger(__name__)
 
 #: ``--quick``: the CI gate's set-up, a fixed short latency and few trials.
-QUICK = {"records": 10, "trials": 2, "warmup": 1, "latency": 0.05}
+QUICK = {"records": 10, "trials": 3, "warmup": 1, "latency": 0.05}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--endpoint", default=None, help="an OpenAI-compatible base URL to use")
     parser.add_argument("--list", action="store_true", help="list the bundled workloads")
     parser.add_argument(
-        "--quick", action="store_true", help="CI mode: 10 records, 2 trials, 50 ms latency"
+        "--quick", action="store_true", help="CI mode: 10 records, 3 trials, 50 ms latency"
     )
     parser.add_argument("--latency", type=float, default=None, help="mock: fixed latency (s)")
     parser.set_defaults(func=run_benchmark)
