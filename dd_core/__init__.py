@@ -35,8 +35,8 @@ from dd_core.errors import (
     TransportError,
     is_retryable,
 )
-from dd_core.executors.async_ import AsyncExecutor
-from dd_core.executors.sync import SyncExecutor
+from dd_core.executors.async_ import AsyncExecutor, run_async_pipeline
+from dd_core.executors.sync import SyncExecutor, run_sync
 from dd_core.generators import BatchContext, CellContext, ColumnGenerator, build_generators
 from dd_core.graph import ExecutionGraph
 from dd_core.loader import load_pipeline, validate_pipeline
@@ -95,5 +95,7 @@ __all__ = [
     "is_retryable",
     "load_pipeline",
     "parse_retry_after",
+    "run_async_pipeline",
+    "run_sync",
     "validate_pipeline",
 ]

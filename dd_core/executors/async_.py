@@ -61,6 +61,7 @@ from dd_core.executors.common import (
     cell_inputs,
     engine_cpu_seconds,
     open_run,
+    throttle_state,
     traced_chat,
 )
 from dd_core.executors.early_stop import ErrorWindow
@@ -693,6 +694,7 @@ class _Run:
             throttle_in_flight=throttle.total_in_flight(),
             throttle_waiters=throttle.total_waiters(),
         )
+        throttle_snapshot, throttle_events = throttle_state(self.parts)
         stop_reason = self.stop_reason
         if stop_reason is None and self.counters["rate_limited_given_up"]:
             stop_reason = (
@@ -711,7 +713,8 @@ class _Run:
             stop_reason=stop_reason,
             counters=counters,
             snapshot=snapshot,
-            throttle={key: _as_dict(snap) for key, snap in throttle.snapshot().items()},
+            throttle=throttle_snapshot,
+            throttle_events=throttle_events,
             output_dir=self.executor.out_dir,
         )
         if self.store is not None and self.executor.tracing:
@@ -724,12 +727,6 @@ class _Run:
             rows = [row for index in sorted(self.kept_groups) for row in self.kept_groups[index]]
             return assemble_frame(self.executor.pipeline, rows)
         return self.store.read(sorted(set(self.written) | self.skipped))
-
-
-def _as_dict(snapshot: Any) -> Mapping[str, Any]:
-    if hasattr(snapshot, "__dataclass_fields__"):
-        return {name: getattr(snapshot, name) for name in snapshot.__dataclass_fields__}
-    return dict(snapshot)
 
 
 def run_async_pipeline(pipeline: Pipeline, records: int, **options: Any) -> RunResult:

@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from dd_core.chat import ChatFn
 from dd_core.config import Pipeline
 from dd_core.errors import RateLimitError, is_retryable
 from dd_core.executors.common import (
@@ -35,10 +37,6 @@ from dd_core.results import LeakSnapshot, RunResult, TaskRecord
 log = logging.getLogger(__name__)
 
 ENGINE = "sync"
-
-
-class _RowDropped(Exception):
-    """A non-retryable failure: the row leaves the batch."""
 
 
 class SyncExecutor:
@@ -126,7 +124,7 @@ class SyncExecutor:
             column_started = time.time()
             generator = parts.generators[column]
             if generator.whole_column:
-                records = [await self._run_whole_column(parts, column, live, values)]
+                records = [await self._run_whole_column(parts, column, live, values, counters)]
             else:
                 records = await self._run_column_cells(parts, column, live, values, counters)
             for record in records:
@@ -163,6 +161,35 @@ class SyncExecutor:
                 group.create_task(run_cell(record))
         return records
 
+    async def _retrying(
+        self,
+        parts: RunParts,
+        record: TaskRecord,
+        counters: dict[str, int],
+        produce: Callable[[ChatFn], Awaitable[Any]],
+    ) -> Any:
+        """``produce(chat)`` until it succeeds; its last error is raised when it gives up.
+
+        A 429 is retried for as long as it takes (the throttle's cooldown paces it) unless
+        the run has a deadline; other retryable failures get ``salvage_rounds`` more tries;
+        a non-retryable failure is raised at once.
+        """
+        other_failures = 0
+        while True:
+            try:
+                return await produce(traced_chat(parts, record))
+            except Exception as exc:
+                if not is_retryable(exc):
+                    raise
+                counters["deferred"] += 1
+                if not isinstance(exc, RateLimitError):
+                    other_failures += 1
+                if other_failures > self.pipeline.settings.salvage_rounds:
+                    raise
+                if self._past_deadline():
+                    raise
+                log.debug("task %s:%d deferred: %s", record.column, record.row, exc)
+
     async def _run_cell(
         self,
         parts: RunParts,
@@ -170,41 +197,24 @@ class SyncExecutor:
         values: dict[int, dict[str, Any]],
         counters: dict[str, int],
     ) -> None:
-        """One cell, retried within the column while its failure is retryable.
-
-        A 429 is retried for as long as it takes (the throttle's cooldown paces it) unless
-        the run has a deadline; other retryable failures get ``salvage_rounds`` more tries.
-        """
-        settings = self.pipeline.settings
+        """One cell, retried within the column while its failure is retryable."""
         generator = parts.generators[record.column]
-        row_values = values[record.row]
-        other_failures = 0
+        inputs = cell_inputs(parts.graph, record.column, values[record.row])
 
-        while True:
-            chat = traced_chat(parts, record)
+        def produce(chat: ChatFn) -> Awaitable[dict[str, Any]]:
             ctx = cell_context(parts, record.column, record.row, chat)
-            try:
-                produced = await generator.agenerate(
-                    cell_inputs(parts.graph, record.column, row_values), ctx
-                )
-            except Exception as exc:
-                if not is_retryable(exc):
-                    self._drop(record, values, exc)
-                    return
-                counters["deferred"] += 1
-                if not isinstance(exc, RateLimitError):
-                    other_failures += 1
-                if other_failures > settings.salvage_rounds or self._past_deadline():
-                    self._drop(record, values, exc)
-                    return
-                log.debug("cell %s:%d deferred: %s", record.column, record.row, exc)
-                continue
+            return generator.agenerate(inputs, ctx)
 
-            row_values.update(produced)
-            record.status = "ok"
-            record.completed = time.time()
-            self.observer.on_task_done(record.column, 1, True)
+        try:
+            produced = await self._retrying(parts, record, counters, produce)
+        except Exception as exc:
+            self._drop(record, values, exc)
             return
+
+        values[record.row].update(produced)
+        record.status = "ok"
+        record.completed = time.time()
+        self.observer.on_task_done(record.column, 1, True)
 
     async def _run_whole_column(
         self,
@@ -212,14 +222,18 @@ class SyncExecutor:
         column: str,
         live: list[int],
         values: dict[int, dict[str, Any]],
+        counters: dict[str, int],
     ) -> TaskRecord:
         """A whole-column generator, once over the batch's live rows in order."""
         record = TaskRecord(column=column, row=-1, row_group=0, dispatched=time.time())
-        chat = traced_chat(parts, record)
-        ctx = batch_context(parts, column, live, chat)
+        generator = parts.generators[column]
         inputs = [cell_inputs(parts.graph, column, values[row]) for row in live]
+
+        def produce(chat: ChatFn) -> Awaitable[list[dict[str, Any]]]:
+            return generator.agenerate_batch(inputs, batch_context(parts, column, live, chat))
+
         try:
-            produced = await parts.generators[column].agenerate_batch(inputs, ctx)
+            produced = await self._retrying(parts, record, counters, produce)
         except Exception as exc:
             record.status = "dropped"
             record.error = f"{type(exc).__name__}: {exc}"
