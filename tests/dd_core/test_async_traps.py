@@ -119,8 +119,9 @@ async def test_stateful_whole_column_generator_sees_groups_in_order(start_mock, 
 
 async def test_tasks_blocked_at_the_throttle_hold_no_dispatch_slot(start_mock, workload):
     mock = await start_mock(latency=0.05)
-    # Two dispatch slots, a model cap of 2: 20 cells must still all be in flight at once
-    # (waiting at the throttle), or the engine would starve the sampler column behind them.
+    # Two dispatch slots, a model cap of 2: more cells than dispatch slots must be in flight
+    # at once (waiting at the throttle), up to the model lane's cap of 2 x 2, or the engine
+    # would starve the sampler column behind them.
     pipeline = (
         workload("wide", mock.base_url)
         .with_max_parallel_requests(2)
@@ -135,6 +136,6 @@ async def test_tasks_blocked_at_the_throttle_hold_no_dispatch_slot(start_mock, w
         int(((llm["llm_wait_acquired"] <= moment) & (llm["completed"] > moment)).sum())
         for moment in llm["llm_wait_acquired"]
     )
-    assert waiting_at_once > 2 * 2
+    assert 2 < waiting_at_once <= 2 * 2
     assert result.rows_kept == 4
     assert result.snapshot.is_clean
