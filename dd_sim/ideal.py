@@ -186,14 +186,36 @@ def _remaining_path(graph: _Graph, durations: np.ndarray) -> np.ndarray:
     return remaining
 
 
-def _replay_async(graph: _Graph, durations: np.ndarray) -> float:
-    """Event-driven list scheduling; cells are numbered ``row * columns + column``."""
+def _priorities(graph: _Graph, durations: np.ndarray) -> list[list[float]]:
+    """The list-scheduling rules the ideal tries; each is a key per cell, lowest first.
+
+    Longest remaining path in seconds (the classic critical-path rule), longest remaining
+    chain of model calls (the engines' own rule, which counts calls, not seconds), and
+    plain row order. No single rule is optimal; the ideal is the best of the three, so an
+    engine following any of them cannot beat it.
+    """
+    by_seconds = -_remaining_path(graph, durations)
+    calls = np.zeros_like(durations)
+    calls[:, [pool >= 0 for pool in graph.pool_of]] = 1.0
+    by_calls = -_remaining_path(graph, calls)
+    row_order = np.zeros_like(durations)
+    return [key.ravel().tolist() for key in (by_seconds, by_calls, row_order)]
+
+
+def _best_async(graph: _Graph, durations: np.ndarray) -> float:
+    return min(_replay_async(graph, durations, key) for key in _priorities(graph, durations))
+
+
+def _replay_async(graph: _Graph, durations: np.ndarray, remaining: list[float]) -> float:
+    """Event-driven list scheduling by ``remaining`` (lowest first); ties by cell number.
+
+    Cells are numbered ``row * columns + column``.
+    """
     rows, width = durations.shape
     if rows == 0 or width == 0:
         return 0.0
 
     duration = durations.ravel().tolist()
-    remaining = _remaining_path(graph, durations).ravel().tolist()
     downstream = graph.downstream
     pool_of = graph.pool_of
     free = list(graph.caps)
@@ -209,7 +231,7 @@ def _replay_async(graph: _Graph, durations: np.ndarray) -> float:
         if pool < 0:
             events.append((duration[cell], cell))
         else:
-            ready[pool].append((-remaining[cell], cell))
+            ready[pool].append((remaining[cell], cell))
     heapq.heapify(events)
     for queue in ready:
         heapq.heapify(queue)
@@ -243,7 +265,7 @@ def _replay_async(graph: _Graph, durations: np.ndarray) -> float:
                 if pool < 0:
                     push(events, (now + duration[nxt], nxt))
                 else:
-                    push(ready[pool], (-remaining[nxt], nxt))
+                    push(ready[pool], (remaining[nxt], nxt))
     return now
 
 
@@ -287,14 +309,16 @@ def _bound(graph: _Graph, durations: np.ndarray) -> float:
 
 
 def ideal_async(dag: DagSpec, work: Iterable[CellWork], rows: int) -> float:
-    """Makespan of a zero-overhead cell-level engine with critical-path priority.
+    """Makespan of a zero-overhead cell-level engine: the best of three list schedules.
 
     A cell is ready when its row's upstream cells have finished; whenever a slot of a
-    pool is free, the ready cell of that pool with the longest remaining path starts
-    (ties: lower row, then column order). Uncapped cells start as soon as they are ready.
+    pool is free, the ready cell of that pool that comes first by the rule starts (ties:
+    lower row, then column order). Uncapped cells start as soon as they are ready. The
+    rules are in ``_priorities``: longest remaining path in seconds, longest remaining
+    chain of model calls, row order.
     """
     graph = _compile(dag)
-    return _replay_async(graph, _durations(graph, work, rows))
+    return _best_async(graph, _durations(graph, work, rows))
 
 
 def ideal_sync(dag: DagSpec, work: Iterable[CellWork], rows: int, buffer_size: int) -> float:
@@ -320,7 +344,7 @@ def ideal_report(
     graph = _compile(dag)
     durations = _durations(graph, work, rows)
     report = IdealReport(
-        async_makespan=_replay_async(graph, durations),
+        async_makespan=_best_async(graph, durations),
         sync_makespan=_replay_sync(graph, durations, buffer_size),
         simple_bound=_bound(graph, durations),
     )
