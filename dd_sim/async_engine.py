@@ -1,12 +1,15 @@
 """The async executor as SimPy processes: frontier, tracker, two pools, row groups, salvage.
 
 Semantics of ``dd_core.executors.async_``, with its pure pieces reused as they are, so the
-model cannot drift from the engine: ``Frontier`` (the dispatch policy), ``CompletionTracker``
-(what a completion makes ready), ``plan_row_groups`` and ``Admission`` (row groups in
-flight), ``ErrorWindow`` (early stop). A popped task takes a submission slot and its CPU
-turn; a model-calling task then takes an LLM-wait slot (FIFO), hands its submission slot
-back, and makes its call through the simulated client and throttle. A 429 sends the task
-back to the frontier; other retryable failures park it on its row group until the group
+model cannot drift from the engine: ``LaneFrontier`` and ``LanePlan`` (one frontier per
+model lane, the dispatch policy, each lane's cap on tasks out), ``pool_sizes``,
+``CompletionTracker`` (what a completion makes ready), ``plan_row_groups`` and
+``Admission`` (row groups in flight), ``ErrorWindow`` (early stop). The dispatch loop takes
+the best head among the lanes with room while a submission slot is free; a taken task
+takes a submission slot and its CPU turn; a model-calling task then takes an LLM-wait slot
+(FIFO), hands its submission slot back, and makes its call through the simulated client
+and throttle; its lane slot is given back when it ends. A 429 sends the task back to the
+frontier; other retryable failures park it on its row group until the group
 stalls and a salvage round (of ``salvage_rounds``) puts it back; a non-retryable failure
 drops the row and prunes its cells. A finished row group is released at once.
 
@@ -24,7 +27,9 @@ from typing import Any
 import simpy
 
 from dd_core.executors.early_stop import ErrorWindow
-from dd_core.executors.frontier import Frontier, Task
+from dd_core.executors.frontier import Task
+from dd_core.executors.lanes import LaneFrontier, LanePlan
+from dd_core.executors.pools import pool_sizes
 from dd_core.executors.row_groups import Admission, RowGroup, plan_row_groups
 from dd_core.executors.tracker import CompletionTracker
 from dd_core.results import LeakSnapshot, TaskRecord
@@ -33,18 +38,6 @@ from dd_sim.run import SimResult, SimRun
 from dd_sim.workload import ColumnSpec
 
 ENGINE = "async"
-#: The engine's defaults (``dd_core.executors.async_``), for pools left unset.
-DEFAULT_SUBMISSION_POOL = 256
-DEFAULT_LLM_WAIT_FLOOR = 256
-
-
-def pool_sizes(run: SimRun) -> tuple[int, int]:
-    """The (submission, LLM-wait) pool sizes, by the async executor's rule."""
-    settings = run.settings
-    total = sum(m.max_parallel_requests for m in run.workload.pipeline.models.values())
-    submission = settings.submission_pool or DEFAULT_SUBMISSION_POOL
-    llm_wait = settings.llm_wait_pool or max(DEFAULT_LLM_WAIT_FLOOR, 2 * total)
-    return submission, llm_wait
 
 
 def simulate_async(run: SimRun) -> SimResult:
@@ -79,13 +72,15 @@ class _AsyncModel:
         self.env = run.env
         graph = run.workload.graph
         self.columns = run.workload.columns
-        self.frontier = Frontier(
+        self.whole = frozenset(n for n, c in self.columns.items() if c.whole_column)
+        pipeline = run.workload.pipeline
+        self.submission_size, llm_wait = pool_sizes(pipeline)
+        self.frontier = LaneFrontier(
             {name: graph.llm_chain(name) for name in graph.order},
             {name: position for position, name in enumerate(graph.order)},
+            LanePlan.for_pipeline(pipeline, graph, llm_wait),
             run.options.dispatch_policy,
         )
-        self.whole = frozenset(n for n, c in self.columns.items() if c.whole_column)
-        self.submission_size, llm_wait = pool_sizes(run)
         self.submission_free = self.submission_size
         self.llm_wait = simpy.Resource(self.env, llm_wait)
         self.plan = plan_row_groups(run.records, run.settings.row_group_size)
@@ -146,8 +141,11 @@ class _AsyncModel:
         if self.stopping:
             return
         self._admit_groups()
-        while self.submission_free > 0 and self.frontier:
-            self._spawn(self.frontier.pop())
+        while self.submission_free > 0:
+            task = self.frontier.take()
+            if task is None:
+                break
+            self._spawn(task)
         if not self.groups and self.next_group >= len(self.plan) and not self.done.triggered:
             self.done.succeed()
 
@@ -216,6 +214,7 @@ class _AsyncModel:
 
         if holds_submission:
             self.submission_free += 1
+        self.frontier.finish(task)
         state.in_flight -= 1
         self.running -= 1
         self.run.spans[task.column].add(dispatched, env.now)

@@ -5,10 +5,12 @@ slots or faults in the profile), the throttle never leaves its cap and a permit 
 slot; the SimPy model's processes then reduce to a few counters and queues. This module
 keeps exactly those, with tasks as integers (``row * width + column``) and one event heap:
 
-- async: the frontier is a heap of integer keys in the ``Frontier`` policy's order
-  (critical path: longer ``llm_chain`` first, then row, then column; row-major: row,
-  column), row groups are admitted up to ``max_row_groups_in_flight``, a popped task
-  takes a submission slot and its CPU turn, an LLM task then an LLM-wait slot (handing
+- async: the frontier is one heap of integer keys per lane (``LanePlan``: a model pool, or
+  no model) in the ``Frontier`` policy's order (critical path: longer ``llm_chain`` first,
+  then row, then column; row-major: row, column), each model lane capped on tasks out as
+  ``LaneFrontier`` is; row groups are admitted up to ``max_row_groups_in_flight``; the
+  loop pops the best head among the lanes with room; a popped task takes a submission
+  slot and its CPU turn, an LLM task then an LLM-wait slot (handing
   the submission slot back), then a FIFO permit of its pool, then the request; the
   dispatch loop runs at its next CPU turn after a change, as in ``async_engine``;
 - sync: per batch and column, cells take the column's slots in row order, each its CPU
@@ -24,9 +26,10 @@ import heapq
 from collections import deque
 from dataclasses import replace
 
+from dd_core.executors.lanes import LanePlan
+from dd_core.executors.pools import pool_sizes
 from dd_core.executors.row_groups import plan_row_groups
 from dd_core.results import LeakSnapshot
-from dd_sim.async_engine import pool_sizes
 from dd_sim.provider import ModelStats
 from dd_sim.run import SimResult, SimRun
 from dd_sim.workload import SimOptions, SimWorkload
@@ -150,11 +153,19 @@ class _Lean:
         else:
             rank = [(top - chain) * big for chain in self.chain]
 
-        submission_free, llm_free = pool_sizes(run)
+        submission_free, llm_free = pool_sizes(run.workload.pipeline)
+        # Lanes as ``LaneFrontier``: one heap per lane, model lanes capped on tasks out.
+        lanes = LanePlan.for_pipeline(run.workload.pipeline, run.workload.graph, llm_free)
+        lane_names = sorted({lane for lane in lanes.lane_of.values() if lane is not None})
+        lane_of = [
+            lane_names.index(lane) if lane is not None else len(lane_names)
+            for lane in (lanes.lane_of[spec.name] for spec in specs)
+        ]
+        lane_room = [lanes.caps[lane] for lane in lane_names] + [big + 1]
+        lane_heaps: list[list[int]] = [[] for _ in lane_room]
         llm_waiters: deque[int] = deque()
         pool_free = list(self.caps)
         pool_waiters: list[deque[int]] = [deque() for _ in self.caps]
-        frontier: list[int] = []
         events: list[tuple[float, int, int, int]] = []
         waiting: dict[int, list[int]] = {}
         remaining: dict[int, int] = {}
@@ -220,7 +231,8 @@ class _Lean:
             for child in downstream[column]:
                 counts[base + child] -= 1
                 if not counts[base + child]:
-                    push(frontier, rank[child] + cell_base + child)
+                    push(lane_heaps[lane_of[child]], rank[child] + cell_base + child)
+            lane_room[lane_of[column]] += 1
             remaining[group] -= 1
             if not remaining[group]:
                 del waiting[group], remaining[group], service[group]
@@ -246,9 +258,16 @@ class _Lean:
                 ]
                 for row in group.rows:
                     for column in roots:
-                        push(frontier, rank[column] + row * width + column)
-            while submission_free > 0 and frontier:
-                cell = pop(frontier) % big if big else 0
+                        push(lane_heaps[lane_of[column]], rank[column] + row * width + column)
+            while submission_free > 0:
+                best = -1
+                for lane, heap in enumerate(lane_heaps):
+                    if heap and lane_room[lane] > 0 and (best < 0 or heap[0] < lane_heaps[best][0]):
+                        best = lane
+                if best < 0:
+                    break
+                cell = pop(lane_heaps[best]) % big if big else 0
+                lane_room[best] -= 1
                 submission_free -= 1
                 self.tasks += 1
                 dispatched[cell] = now
