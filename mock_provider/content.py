@@ -1,9 +1,10 @@
 """Completion content: deterministic prose, and JSON that conforms to a requested schema.
 
-Prose is a few sentences of about one word per output token, seeded by the request, that
-weave in words of the prompt so different prompts read differently. JSON instances are
-generated from the schema (types, required fields, enums, bounds, item counts, nested
-objects, local ``$ref``) so an LLM judge can parse them.
+Prose is a few sentences of about one word per output token, drawn from bytes derived from
+the request's fingerprint (one SHAKE-256 call, no random generator to seed: this is on the
+server's hot path), that weave in words of the prompt so different prompts read differently.
+JSON instances are generated from the schema (types, required fields, enums, bounds, item
+counts, nested objects, local ``$ref``) so an LLM judge can parse them.
 
 Known limit: ``pattern``, ``format`` and ``allOf`` are not honoured (a plain string or the
 first branch is produced); ``not`` and conditional schemas are ignored.
@@ -11,6 +12,7 @@ first branch is produced); ``not`` and conditional schemas are ignored.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from collections.abc import Mapping, Sequence
@@ -22,6 +24,8 @@ _VOCABULARY = (
     "summary fact example notes useful context evidence brief overall strong likely"
 )
 _WORDS: tuple[str, ...] = tuple(_VOCABULARY.split())
+#: A vocabulary word for each byte value (near uniform: 256 is not a multiple of the size).
+_WORD_OF_BYTE: tuple[str, ...] = tuple(_WORDS[b % len(_WORDS)] for b in range(256))
 _MAX_DEPTH = 8
 
 
@@ -44,26 +48,31 @@ def message_text(message: Mapping[str, Any]) -> str:
     return ""
 
 
-def completion_text(r: random.Random, words: Sequence[str], n_tokens: int) -> str:
-    """About ``n_tokens`` words of sentences that mention words of the prompt."""
-    n_tokens = max(1, n_tokens)
+def completion_text(fp: bytes, words: Sequence[str], n_tokens: int) -> str:
+    """About ``n_tokens`` words of sentences that mention words of the prompt.
+
+    A pure function of the fingerprint ``fp``: byte i of its SHAKE-256 stream picks word i,
+    every third word comes from the prompt (so the answer echoes its subject), and further
+    bytes cut the words into sentences of 6 to 14.
+    """
+    n = max(1, n_tokens)
     topical = [w for w in words[-200:] if len(w) > 3 and w.isalpha()] or ["request"]
-    out = r.choices(_WORDS, k=n_tokens)
-    # Every third word is drawn from the prompt so the answer echoes its subject.
-    out[1::3] = r.choices(topical, k=len(range(1, n_tokens, 3)))
+    n_topical = len(range(1, n, 3))
+    stream = hashlib.shake_256(fp + b"content").digest(n + n_topical + n // 6 + 1)
 
-    sentences: list[str] = []
-    i = 0
-    while i < n_tokens:
-        length = r.randint(6, 14)
-        sentences.append(_sentence(out[i : i + length]))
-        i += length
-    return " ".join(sentences)
+    out = list(map(_WORD_OF_BYTE.__getitem__, stream[:n]))
+    k = len(topical)
+    out[1::3] = [topical[b * k >> 8] for b in stream[n : n + n_topical]]
 
-
-def _sentence(words: list[str]) -> str:
-    first = words[0]
-    return " ".join([first[:1].upper() + first[1:], *words[1:]]) + "."
+    cuts = stream[n + n_topical :]
+    i, c = 0, 0
+    while i < n:
+        first = out[i]
+        out[i] = first[:1].upper() + first[1:]
+        i += 6 + cuts[c] % 9
+        c += 1
+        out[min(i, n) - 1] += "."
+    return " ".join(out)
 
 
 def schema_of(response_format: Mapping[str, Any] | None) -> Mapping[str, Any] | None:

@@ -30,8 +30,8 @@ class ServicePlan:
         return self.ttft + self.completion_tokens * self.per_token
 
 
-def sample(dist: Distribution, r: random.Random) -> float:
-    """One draw of ``dist`` (never negative)."""
+def sample(dist: Distribution, r: random.Random | None) -> float:
+    """One draw of ``dist`` (never negative); ``r`` may be None for a ``fixed`` one."""
     kind = dist.dist
     if kind == "fixed":
         return dist.value
@@ -46,7 +46,14 @@ def sample(dist: Distribution, r: random.Random) -> float:
 
 def plan_service(model: ModelProfile, fp: bytes, max_tokens: int | None = None) -> ServicePlan:
     """The output length and timing of a request, a pure function of its fingerprint."""
-    r = rng(fp, "service")
+    # A fixed distribution draws nothing, so when all three are fixed no stream is needed
+    # (seeding one is most of the cost) and the draws of the others are unchanged.
+    fixed = (
+        model.output.tokens.dist == "fixed"
+        and model.latency.ttft.dist == "fixed"
+        and model.latency.per_token.dist == "fixed"
+    )
+    r = None if fixed else rng(fp, "service")
     sampled = max(1, round(sample(model.output.tokens, r)))
     ttft = sample(model.latency.ttft, r)
     per_token = sample(model.latency.per_token, r)

@@ -2,7 +2,10 @@
 
 One request goes: auth, body, validation, plan (length and timing from the fingerprint),
 content, admission (429 or in), fault draw, self-hosted queue, the emulated service time,
-the response. Everything before the sleep is a few dozen microseconds of pure Python.
+the response. Everything before the sleep is about ten microseconds of pure Python: the
+per-model state (scopes, a constant plan when every distribution is fixed, the model's JSON
+name) is built once per model name, the text comes from one SHAKE-256 call, the response is
+rendered from a template, and the request log takes a plain tuple.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import logging
 import math
 import time
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from aiohttp import web
@@ -25,7 +29,7 @@ from mock_provider.latency import ServicePlan, plan_service, self_hosted_factor
 from mock_provider.metrics import Metrics
 from mock_provider.parsing import BadRequest, ChatRequest, error_body, parse_chat
 from mock_provider.profile import ModelProfile, Profile
-from mock_provider.request_log import RequestLog, RequestRecord
+from mock_provider.request_log import RequestLog
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,35 @@ CLIENT_CLOSED = 499
 NO_RESPONSE = 0
 _ERROR_STATUS = {"error_500": 500, "error_502": 502, "error_503": 503, "error_504": 504}
 _JSON = "application/json"
+#: A completion in the exact bytes ``json.dumps`` gives for the same dict (keys in order).
+_COMPLETION = (
+    '{"id": "%s", "object": "chat.completion", "created": %d, "model": %s, "choices": '
+    '[{"index": 0, "message": {"role": "assistant", "content": %s}, "logprobs": null, '
+    '"finish_reason": "%s"}], "usage": {"prompt_tokens": %d, "completion_tokens": %d, '
+    '"total_tokens": %d}}'
+)
+
+
+class ModelState:
+    """What serving one model name needs, worked out once: its profile, scopes and plan."""
+
+    __slots__ = ("name", "profile", "scopes", "fixed_plan", "name_json")
+
+    def __init__(self, name: str, profile: ModelProfile, scopes: tuple[Scope, ...]) -> None:
+        self.name = name
+        self.profile = profile
+        #: The capacity scopes the model falls under, server first.
+        self.scopes = scopes
+        latency, tokens = profile.latency, profile.output.tokens
+        fixed = latency.ttft.dist == latency.per_token.dist == tokens.dist == "fixed"
+        #: The plan of every request without ``max_tokens`` when nothing is random.
+        self.fixed_plan = plan_service(profile, b"", None) if fixed else None
+        self.name_json = encode_basestring_ascii(name)
+
+    def plan(self, fp: bytes, max_tokens: int | None) -> ServicePlan:
+        if max_tokens is None and self.fixed_plan is not None:
+            return self.fixed_plan
+        return plan_service(self.profile, fp, max_tokens)
 
 
 class ProviderState:
@@ -49,7 +82,23 @@ class ProviderState:
         now = time.monotonic()
         self.server_scope = Scope("server", profile.server, now) if profile.server.limited else None
         self._model_scopes: dict[str, Scope | None] = {}
+        # Known limit: without ``models_only`` every distinct model name asked for keeps an
+        # entry (and its own capacity scope) for the life of the server.
+        self._models: dict[str, ModelState | None] = {}
         self._ids = itertools.count(1)
+
+    def model_state(self, model: str) -> ModelState | None:
+        """The state serving ``model``, or None when the profile does not serve it."""
+        try:
+            return self._models[model]
+        except KeyError:
+            pass
+        model_profile = self.profile.model(model)
+        state = None
+        if model_profile is not None:
+            state = ModelState(model, model_profile, tuple(self.scopes(model, model_profile)))
+        self._models[model] = state
+        return state
 
     def scopes(self, model: str, model_profile: ModelProfile) -> list[Scope]:
         """The capacity scopes a request for ``model`` falls under, server first."""
@@ -195,8 +244,8 @@ class _Served:
 
     def finish(self) -> None:
         end = self.end or time.time()
-        self.state.request_log.append(
-            RequestRecord(
+        self.state.request_log.append_row(
+            (
                 self.request_id or self.state.next_id(),
                 self.model,
                 self.tag,
@@ -220,8 +269,8 @@ async def _chat(request: web.Request, state: ProviderState, served: _Served):
     try:
         chat = parse_chat(await _read_body(request, state.profile.max_body_bytes))
         served.model = chat.model
-        model_profile = state.profile.model(chat.model)
-        if model_profile is None:
+        model = state.model_state(chat.model)
+        if model is None:
             raise BadRequest(
                 404,
                 f"The model {chat.model!r} does not exist; this server "
@@ -230,7 +279,7 @@ async def _chat(request: web.Request, state: ProviderState, served: _Served):
                 code="model_not_found",
             )
         fp = fingerprint(state.seed, chat.model, chat.messages)
-        plan = plan_service(model_profile, fp, chat.max_tokens)
+        plan = model.plan(fp, chat.max_tokens)
         words = content.prompt_words(chat.messages)
         text = _content_text(chat, fp, words, plan)
     except BadRequest as exc:
@@ -241,11 +290,12 @@ async def _chat(request: web.Request, state: ProviderState, served: _Served):
     served.request_id = state.next_id()
     served.prompt_tokens = len(words)
     served.completion_tokens = plan.completion_tokens
-    scopes = state.scopes(chat.model, model_profile)
-    refusal = admit(scopes, served.prompt_tokens + plan.completion_tokens, time.monotonic())
-    if refusal is not None:
-        served.done(429)
-        return _rate_limited(refusal, scopes)
+    scopes = model.scopes
+    if scopes:
+        refusal = admit(scopes, served.prompt_tokens + plan.completion_tokens, time.monotonic())
+        if refusal is not None:
+            served.done(429)
+            return _rate_limited(refusal, scopes)
 
     state.metrics.in_flight += 1
     acquired = []
@@ -257,14 +307,15 @@ async def _chat(request: web.Request, state: ProviderState, served: _Served):
                 acquired.append(scope.slots)
                 slowdown = scope.profile.self_hosted.slowdown
         served.start = time.time()
-        served.fault = fault_for(model_profile.faults, fp, state.sightings.next(fp))
-        factor = self_hosted_factor(busy, slowdown)
-        headers = scopes[-1].headers() if scopes else {}
+        faults = model.profile.faults
+        served.fault = fault_for(faults, fp, state.sightings.next(fp))
+        factor = self_hosted_factor(busy, slowdown) if slowdown else 1.0
+        headers = scopes[-1].headers() if scopes else None
         if served.fault is not None:
-            return await _faulty(request, served, chat, plan, text, factor, model_profile, headers)
+            return await _faulty(request, served, chat, plan, text, factor, faults, headers)
         if chat.stream:
-            return await _stream(request, served, chat, plan, text, factor, headers)
-        return await _plain(request, served, chat, plan, text, factor, headers)
+            return await _stream(request, served, chat, plan, text, factor, headers or {})
+        return await _plain(request, served, model, plan, text, factor, headers)
     finally:
         for slots in reversed(acquired):
             slots.release()
@@ -291,11 +342,10 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
 
 def _content_text(chat: ChatRequest, fp: bytes, words: list[str], plan: ServicePlan) -> str:
     schema = content.schema_of(chat.response_format)
-    r = rng(fp, "content")
     if schema is None:
-        return content.completion_text(r, words, plan.completion_tokens)
+        return content.completion_text(fp, words, plan.completion_tokens)
     try:
-        return content.json_text(r, schema, words)
+        return content.json_text(rng(fp, "content"), schema, words)
     except (TypeError, ValueError, AttributeError, KeyError, RecursionError) as exc:
         raise BadRequest(
             400,
@@ -317,22 +367,41 @@ def _rate_limited(refusal: Refusal, scopes: list[Scope]) -> web.Response:
     return _error(429, message, "rate_limit_exceeded", "rate_limit_exceeded", **headers)
 
 
-def _completion(served: _Served, chat: ChatRequest, text: str, finish: str) -> dict[str, Any]:
-    return {
-        "id": served.request_id,
-        "object": "chat.completion",
-        "created": int(served.arrival),
-        "model": chat.model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": text},
-                "logprobs": None,
-                "finish_reason": finish,
-            }
-        ],
-        "usage": _usage(served),
-    }
+def completion_body(
+    request_id: str,
+    created: int,
+    model_json: str,
+    text: str,
+    finish_reason: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+) -> bytes:
+    """A ``chat.completion`` JSON body; ``model_json`` is the model name already as JSON."""
+    return (
+        _COMPLETION
+        % (
+            request_id,
+            created,
+            model_json,
+            encode_basestring_ascii(text),
+            finish_reason,
+            prompt_tokens,
+            completion_tokens,
+            prompt_tokens + completion_tokens,
+        )
+    ).encode()
+
+
+def _body(served: _Served, model_json: str, text: str, finish: str) -> bytes:
+    return completion_body(
+        served.request_id,
+        int(served.arrival),
+        model_json,
+        text,
+        finish,
+        served.prompt_tokens,
+        served.completion_tokens,
+    )
 
 
 def _usage(served: _Served) -> dict[str, int]:
@@ -360,10 +429,12 @@ async def _send(request: web.Request, served: _Served, resp: web.StreamResponse)
     return resp
 
 
-async def _plain(request, served, chat, plan, text, factor, headers):
-    await _sleep_until(served.start + plan.service_time * factor)
-    body = json.dumps(_completion(served, chat, text, plan.finish_reason)).encode()
-    resp = web.Response(body=body, content_type=_JSON, headers=headers or None)
+async def _plain(request, served, model, plan, text, factor, headers):
+    delay = plan.ttft + plan.completion_tokens * plan.per_token
+    if delay > 0:
+        await _sleep_until(served.start + delay * factor)
+    body = _body(served, model.name_json, text, plan.finish_reason)
+    resp = web.Response(body=body, content_type=_JSON, headers=headers)
     return await _send(request, served, resp)
 
 
@@ -423,7 +494,7 @@ async def _stream(request, served, chat, plan, text, factor, headers):
     return resp
 
 
-async def _faulty(request, served, chat, plan, text, factor, model_profile, headers):
+async def _faulty(request, served, chat, plan, text, factor, faults, headers):
     """Serve the fault drawn for this request (see docs/mock_provider.md for timings)."""
     fault = served.fault
     if fault in _ERROR_STATUS:
@@ -439,22 +510,23 @@ async def _faulty(request, served, chat, plan, text, factor, model_profile, head
 
     if fault in ("hang", "drop"):
         if fault == "hang":
-            await asyncio.sleep(model_profile.faults.hang_seconds)
+            await asyncio.sleep(faults.hang_seconds)
         served.completion_tokens = 0
         served.done(NO_RESPONSE)
         if request.transport is not None:
             request.transport.close()
         return web.Response(status=204)
 
+    model = served.state.model_state(chat.model)
     if fault == "empty":
         served.completion_tokens = 0
         if chat.stream:
-            return await _stream(request, served, chat, plan, "", factor, headers)
-        return await _plain(request, served, chat, plan, "", factor, headers)
+            return await _stream(request, served, chat, plan, "", factor, headers or {})
+        return await _plain(request, served, model, plan, "", factor, headers)
 
     # malformed: a 200 whose body is cut off in the middle of the JSON.
     await _sleep_until(served.start + plan.service_time * factor)
-    body = json.dumps(_completion(served, chat, text, plan.finish_reason)).encode()
+    body = _body(served, model.name_json, text, plan.finish_reason)
     broken = body[: max(1, len(body) // 2)]
     if chat.stream:
         resp = web.Response(
