@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class BadRequest(Exception):
@@ -43,9 +42,8 @@ def error_body(message: str, type: str, param: str | None = None, code: str | No
     return json.dumps({"error": error}).encode()
 
 
-@dataclass(frozen=True)
-class ChatRequest:
-    """The parts of a chat-completions body that the mock acts on."""
+class ChatRequest(NamedTuple):
+    """The parts of a chat-completions body that the mock acts on (a tuple: cheap to make)."""
 
     model: str
     messages: list[dict[str, Any]]
@@ -56,12 +54,30 @@ class ChatRequest:
 
 
 _RESPONSE_FORMATS = ("text", "json_object", "json_schema")
+_scan_once = json.JSONDecoder().scan_once
+
+
+def _loads(body: bytes) -> Any:
+    """``json.loads(body)``, a third of its cost for the common body: compact UTF-8 JSON.
+
+    The scanner is what ``json.loads`` runs after its checks; any body it does not take
+    whole (a BOM, UTF-16, surrounding whitespace, an error) goes to ``json.loads`` itself,
+    so the result and the error messages are the same.
+    """
+    try:
+        text = body.decode("utf-8")
+        data, end = _scan_once(text, 0)
+    except (UnicodeDecodeError, StopIteration, ValueError):
+        return json.loads(body)
+    if end != len(text):
+        return json.loads(body)
+    return data
 
 
 def parse_chat(body: bytes) -> ChatRequest:
     """Validate a request body; raise ``BadRequest`` naming the first defect found."""
     try:
-        data = json.loads(body)
+        data = _loads(body)
     except (ValueError, RecursionError) as exc:
         raise BadRequest(
             400, f"request body is not valid JSON: {exc}", code="invalid_json"
