@@ -26,6 +26,8 @@ _VOCABULARY = (
 _WORDS: tuple[str, ...] = tuple(_VOCABULARY.split())
 #: A vocabulary word for each byte value (near uniform: 256 is not a multiple of the size).
 _WORD_OF_BYTE: tuple[str, ...] = tuple(_WORDS[b % len(_WORDS)] for b in range(256))
+_CAPITAL: dict[str, str] = {w: w[:1].upper() + w[1:] for w in _WORDS}
+_FALLBACK = ["request"]
 _MAX_DEPTH = 8
 
 
@@ -55,23 +57,26 @@ def completion_text(fp: bytes, words: Sequence[str], n_tokens: int) -> str:
     every third word comes from the prompt (so the answer echoes its subject), and further
     bytes cut the words into sentences of 6 to 14.
     """
-    n = max(1, n_tokens)
-    topical = [w for w in words[-200:] if len(w) > 3 and w.isalpha()] or ["request"]
-    n_topical = len(range(1, n, 3))
+    n = n_tokens if n_tokens > 1 else 1
+    topical = [w for w in words[-200:] if len(w) > 3 and w.isalpha()] or _FALLBACK
+    n_topical = (n + 1) // 3  # the slots 1, 4, 7, ... below n
     stream = hashlib.shake_256(fp + b"content").digest(n + n_topical + n // 6 + 1)
 
     out = list(map(_WORD_OF_BYTE.__getitem__, stream[:n]))
     k = len(topical)
-    out[1::3] = [topical[b * k >> 8] for b in stream[n : n + n_topical]]
+    if k == 1:
+        out[1::3] = topical * n_topical
+    else:
+        out[1::3] = [topical[b * k >> 8] for b in stream[n : n + n_topical]]
 
-    cuts = stream[n + n_topical :]
-    i, c = 0, 0
+    c = n + n_topical
+    i = 0
     while i < n:
         first = out[i]
-        out[i] = first[:1].upper() + first[1:]
-        i += 6 + cuts[c] % 9
+        out[i] = _CAPITAL.get(first) or first[:1].upper() + first[1:]
+        i += 6 + stream[c] % 9
         c += 1
-        out[min(i, n) - 1] += "."
+        out[(i if i < n else n) - 1] += "."
     return " ".join(out)
 
 

@@ -5,7 +5,7 @@ seen the fingerprint, so a run is reproducible and a retried request gets a fres
 request that failed once is not doomed to fail for ever.
 
 Known limit: the sighting counter keeps one entry per distinct request for the life of the
-server (about 100 bytes each).
+server (about 100 bytes each); the server counts only requests to models with a fault rate.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import bisect
+from bisect import bisect_left
 from collections import defaultdict
 
 #: Upper bounds (seconds) of the latency histogram's buckets.
@@ -34,13 +34,13 @@ class Metrics:
         self._sum: dict[str, float] = defaultdict(float)
 
     def observe(self, model: str, status: int, seconds: float) -> None:
-        self.requests[(model, status)] += 1
+        self.requests[model, status] += 1
         if status == 429:
             self.rate_limited[model] += 1
         hist = self._hist.get(model)
         if hist is None:
             hist = self._hist[model] = [0] * (len(LATENCY_BUCKETS) + 1)
-        hist[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        hist[bisect_left(LATENCY_BUCKETS, seconds)] += 1
         self._sum[model] += seconds
 
     def by_model(self) -> dict[str, dict[str, int]]:

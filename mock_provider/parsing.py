@@ -109,8 +109,12 @@ def parse_chat(body: bytes) -> ChatRequest:
 
 
 def _parse_rest(data: dict[str, Any], model: str) -> ChatRequest:
-    messages = _messages(data.get("messages"))
-    stream = _optional_bool(data, "stream")
+    messages = data.get("messages")
+    if not _plain_messages(messages):
+        messages = _messages(messages)
+    stream = data.get("stream", False)
+    if type(stream) is not bool:
+        stream = _optional_bool(data, "stream")
     options = data.get("stream_options")
     if options is not None and not isinstance(options, dict):
         raise BadRequest(
@@ -122,7 +126,7 @@ def _parse_rest(data: dict[str, Any], model: str) -> ChatRequest:
     include_usage = bool(options and options.get("include_usage"))
 
     max_tokens = None
-    for name in ("max_completion_tokens", "max_tokens"):
+    for name in _MAX_TOKENS if ("max_tokens" in data or "max_completion_tokens" in data) else ():
         value = data.get(name)
         if value is None:
             continue
@@ -143,6 +147,22 @@ def _parse_rest(data: dict[str, Any], model: str) -> ChatRequest:
         max_tokens=max_tokens,
         response_format=_response_format(data.get("response_format")),
     )
+
+
+_MAX_TOKENS = ("max_completion_tokens", "max_tokens")
+
+
+def _plain_messages(messages: Any) -> bool:
+    """True for the common case, a list of ``{"role": str, "content": str}`` (a fast check)."""
+    if type(messages) is not list or not messages:
+        return False
+    for message in messages:
+        if type(message) is not dict:
+            return False
+        role = message.get("role")
+        if type(role) is not str or not role or type(message.get("content")) is not str:
+            return False
+    return True
 
 
 def _messages(messages: Any) -> list[dict[str, Any]]:

@@ -308,7 +308,8 @@ async def _chat(request: web.Request, state: ProviderState, served: _Served):
                 slowdown = scope.profile.self_hosted.slowdown
         served.start = time.time()
         faults = model.profile.faults
-        served.fault = fault_for(faults, fp, state.sightings.next(fp))
+        if faults.any:  # only then are sightings counted: nothing else reads them
+            served.fault = fault_for(faults, fp, state.sightings.next(fp))
         factor = self_hosted_factor(busy, slowdown) if slowdown else 1.0
         headers = scopes[-1].headers() if scopes else None
         if served.fault is not None:
@@ -341,7 +342,7 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
 
 
 def _content_text(chat: ChatRequest, fp: bytes, words: list[str], plan: ServicePlan) -> str:
-    schema = content.schema_of(chat.response_format)
+    schema = None if chat.response_format is None else content.schema_of(chat.response_format)
     if schema is None:
         return content.completion_text(fp, words, plan.completion_tokens)
     try:
