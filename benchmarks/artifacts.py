@@ -234,7 +234,8 @@ def summary_markdown(results: dict[str, Any]) -> str:
         f"# Benchmark summary ({kind})",
         "",
         f"{inputs['records']} records, max_parallel_requests "
-        f"{inputs['max_parallel_requests']}, {inputs['trials']} trials after "
+        f"{inputs['max_parallel_requests'] or 'as each workload sets it'}, "
+        f"{inputs['trials']} trials after "
         f"{inputs['warmup']} warm-up, engines alternated.",
         "",
     ]

@@ -68,7 +68,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trials", type=int, default=None, help="measured trials (4)")
     parser.add_argument("--warmup", type=int, default=None, help="warm-up runs per engine (1)")
     parser.add_argument(
-        "--max-parallel-requests", type=int, default=16, help="every model's cap (16)"
+        "--max-parallel-requests",
+        type=int,
+        default=None,
+        help="override every model's cap (default: each workload's own; 16 for the dev note's)",
     )
     parser.add_argument("--profile", type=Path, default=None, help="provider profile for all")
     parser.add_argument("--seed", type=int, default=None, help="override the pipelines' seed")

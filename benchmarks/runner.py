@@ -41,7 +41,8 @@ class BenchmarkConfig:
     records: int = 10
     trials: int = 4
     warmup: int = 1
-    max_parallel_requests: int | None = 16
+    #: Every model's cap, or None to keep each workload's own.
+    max_parallel_requests: int | None = None
     #: A profile for every workload instead of each workload's own.
     profile: Path | None = None
     #: A fixed latency forced on every model of the mock (the quick mode's short runs).

@@ -49,6 +49,8 @@ class LeakSnapshot:
     active_tasks: int = 0
     submission_held: int = 0
     llm_wait_held: int = 0
+    #: Model-lane slots of the async dispatcher (tasks of one model dispatched, unfinished).
+    lane_held: int = 0
     throttle_in_flight: int = 0
     throttle_waiters: int = 0
 

@@ -90,12 +90,12 @@ class StopMixin:
         dataset = self._dataset()
         counters = dict(self.counters)
         counters.update(self.parts.client.counters)
-        counters["lane_slots_held"] = self.frontier.held
         throttle = self.parts.throttle
         snapshot = LeakSnapshot(
             active_tasks=len(self.running),
             submission_held=self.pools.submission_held,
             llm_wait_held=self.pools.llm_wait_held,
+            lane_held=self.frontier.held,
             throttle_in_flight=throttle.total_in_flight(),
             throttle_waiters=throttle.total_waiters(),
         )

@@ -23,7 +23,7 @@ async def test_judges_run_while_generators_still_have_a_backlog(start_mock, work
 
     assert result.rows_kept == RECORDS
     assert result.snapshot.is_clean
-    assert result.counters["lane_slots_held"] == 0
+    assert result.snapshot.lane_held == 0
     served = [r for r in mock.request_log.records() if r.status == 200]
     generators = [r for r in served if r.model == "dual-gen"]
     judges = [r for r in served if r.model == "dual-judge"]
