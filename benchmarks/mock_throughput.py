@@ -3,9 +3,13 @@
 Run with ``python -m benchmarks.mock_throughput``. Each server runs in its own child
 process (``python -m mock_provider`` and this module's ``--bare-server``), so the load
 generator here has its own interpreter and event loop; on a 2-core machine the client and
-the server get about one core each. Known limit: the load generator is itself an aiohttp
-client in one Python process, so at high rates it may be the bottleneck for both servers
-and compress the ratio toward 1.
+the server get about one core each. The same load generator (raw HTTP/1.1 over asyncio
+streams, one keep-alive connection per worker) drives both servers.
+
+To show which side sets the pace, each point also prints the server's CPU time per request
+(from ``/proc/PID/stat``, Linux only) and the share of a core that server and client used:
+a server near 100 % and a client well below it means the rate is the server's. CPU per
+request also holds up better than the rate when other jobs share the machine.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import signal
 import statistics
 import subprocess
@@ -43,11 +48,17 @@ BARE_BODY = json.dumps(
 ).encode()
 
 
-def serve_bare(port: int = 0) -> None:
-    """A bare aiohttp app that reads the body and answers the same JSON every time."""
+def serve_bare(port: int = 0, latency: float = 0.0) -> None:
+    """A bare aiohttp app that reads the body and answers the same JSON every time.
+
+    With ``latency`` it sleeps that long first: the floor of added latency that asyncio,
+    aiohttp and this machine give any sleeping handler, to read the mock's figure against.
+    """
 
     async def handler(request: web.Request) -> web.Response:
         await request.read()
+        if latency:
+            await asyncio.sleep(latency)
         return web.Response(body=BARE_BODY, content_type="application/json")
 
     async def main() -> None:
@@ -66,6 +77,47 @@ def serve_bare(port: int = 0) -> None:
         await runner.cleanup()
 
     asyncio.run(main())
+
+
+def _server_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) used so far by process ``pid``, or None off Linux."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(
+    proc: subprocess.Popen[str], url: str, concurrency: int, seconds: float, stagger: float = 0.0
+) -> tuple[dict[str, float], list[float]]:
+    """One load point: rate, latencies' count, server CPU per request, CPU shares."""
+    server0, client0, wall0 = _server_cpu(proc.pid), _own_cpu(), time.perf_counter()
+    rate, latencies = asyncio.run(load(url, concurrency, seconds, stagger=stagger))
+    server1, client1, wall1 = _server_cpu(proc.pid), _own_cpu(), time.perf_counter()
+    wall = wall1 - wall0
+    out = {"rate": rate, "client_share": (client1 - client0) / wall}
+    if server0 is not None and server1 is not None:
+        # Warm-up requests are in the CPU time too; count them at the measured rate.
+        served = rate * wall
+        out["server_us"] = (server1 - server0) / max(served, 1.0) * 1e6
+        out["server_share"] = (server1 - server0) / wall
+    return out, latencies
+
+
+def _cpu_note(point: dict[str, float]) -> str:
+    if "server_us" not in point:
+        return f"client {point['client_share']:.0%} of a core"
+    return (
+        f"server {point['server_us']:.0f} us CPU/req ({point['server_share']:.0%} of a core), "
+        f"client {point['client_share']:.0%}"
+    )
 
 
 def _spawn(argv: list[str]) -> tuple[subprocess.Popen[str], str]:
@@ -140,34 +192,57 @@ def run(seconds: float) -> dict[str, float]:
     bare, bare_url = _spawn([python, "-m", "benchmarks.mock_throughput", "--bare-server"])
     try:
         for concurrency in (64, 256):
-            mock_rate, _ = asyncio.run(load(mock_url, concurrency, seconds))
-            bare_rate, _ = asyncio.run(load(bare_url, concurrency, seconds))
+            mock_point, _ = measure(mock, mock_url, concurrency, seconds)
+            bare_point, _ = measure(bare, bare_url, concurrency, seconds)
+            mock_rate, bare_rate = mock_point["rate"], bare_point["rate"]
             results[f"mock_rps_{concurrency}"] = mock_rate
             results[f"bare_rps_{concurrency}"] = bare_rate
             results[f"ratio_{concurrency}"] = mock_rate / bare_rate
+            if "server_us" in mock_point and "server_us" in bare_point:
+                results[f"mock_us_{concurrency}"] = mock_point["server_us"]
+                results[f"bare_us_{concurrency}"] = bare_point["server_us"]
+                results[f"cpu_ratio_{concurrency}"] = (
+                    bare_point["server_us"] / mock_point["server_us"]
+                )
             print(
                 f"{concurrency:>4} clients: mock {mock_rate:8.0f} req/s, bare {bare_rate:8.0f} "
                 f"req/s, ratio {mock_rate / bare_rate:.2f}",
                 flush=True,
             )
+            print(f"      mock: {_cpu_note(mock_point)}", flush=True)
+            print(f"      bare: {_cpu_note(bare_point)}", flush=True)
+            if f"cpu_ratio_{concurrency}" in results:
+                print(
+                    f"      CPU-per-request ratio (bare/mock): "
+                    f"{results[f'cpu_ratio_{concurrency}']:.2f}",
+                    flush=True,
+                )
     finally:
         _stop(mock)
         _stop(bare)
 
     latency = 0.1
-    mock, mock_url = _spawn([python, "-m", "mock_provider", "--port", "0", "--latency", "0.1"])
-    try:
-        rate, latencies = asyncio.run(load(mock_url, 256, seconds, stagger=latency))
-    finally:
-        _stop(mock)
-    added = [value - latency for value in latencies]
-    results["added_p50_ms"] = _percentile(added, 50) * 1000
-    results["added_p99_ms"] = _percentile(added, 99) * 1000
-    print(
-        f"latency 100 ms, 256 in flight ({rate:.0f} req/s): added p50 "
-        f"{results['added_p50_ms']:.2f} ms, p99 {results['added_p99_ms']:.2f} ms",
-        flush=True,
-    )
+    servers = {
+        "mock": [python, "-m", "mock_provider", "--port", "0", "--latency", str(latency)],
+        "bare": [python, "-m", "benchmarks.mock_throughput", "--bare-server", "--bare-latency"]
+        + [str(latency)],
+    }
+    for name, argv in servers.items():
+        proc, url = _spawn(argv)
+        try:
+            point, latencies = measure(proc, url, 256, seconds, stagger=latency)
+        finally:
+            _stop(proc)
+        added = [value - latency for value in latencies]
+        prefix = "added" if name == "mock" else "bare_added"
+        results[f"{prefix}_p50_ms"] = _percentile(added, 50) * 1000
+        results[f"{prefix}_p99_ms"] = _percentile(added, 99) * 1000
+        print(
+            f"latency 100 ms, 256 in flight, {name} ({point['rate']:.0f} req/s): added p50 "
+            f"{results[f'{prefix}_p50_ms']:.2f} ms, p99 {results[f'{prefix}_p99_ms']:.2f} ms "
+            f"({_cpu_note(point)})",
+            flush=True,
+        )
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     return results
 
@@ -176,9 +251,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.mock_throughput")
     parser.add_argument("--seconds", type=float, default=5.0, help="measured time per point")
     parser.add_argument("--bare-server", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--bare-latency", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.bare_server:
-        serve_bare()
+        serve_bare(latency=args.bare_latency)
         return 0
     run(args.seconds)
     return 0
