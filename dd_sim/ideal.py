@@ -362,9 +362,8 @@ def _parse_tag(tag: object) -> tuple[str, int] | None:
     return column, int(row)
 
 
-def work_from_request_log(frame: pd.DataFrame) -> list[CellWork]:
-    """Cell durations from a provider request log (columns ``tag``, ``start``, ``end``,
-    ``status``), sorted by row, then column name.
+def _served_requests(frame: pd.DataFrame) -> pd.DataFrame:
+    """The log's tagged requests answered 200, as ``row, column, start, duration``.
 
     Only requests answered 200 count: a 429 or a fault is time the provider spent refusing
     or failing, which an ideal engine, never throttled and never retrying, would not have
@@ -376,8 +375,9 @@ def work_from_request_log(frame: pd.DataFrame) -> list[CellWork]:
         raise ValueError(
             f"request log: missing columns {missing}; needs tag, start, end and status"
         )
+    empty = pd.DataFrame({"row": [], "column": [], "start": [], "duration": []})
     if frame.empty:
-        return []
+        return empty
 
     served = frame[pd.to_numeric(frame["status"], errors="coerce") == OK_STATUS]
     cells = [_parse_tag(tag) for tag in served["tag"].tolist()]
@@ -385,19 +385,47 @@ def work_from_request_log(frame: pd.DataFrame) -> list[CellWork]:
     untagged = len(cells) - sum(keep)
     if untagged:
         log.debug("request log: %d served requests without a column:row tag ignored", untagged)
+    if not any(keep):
+        return empty
 
     tagged = served[keep]
     parsed = [cell for cell in cells if cell is not None]
-    lengths = (tagged["end"].astype(float) - tagged["start"].astype(float)).to_numpy()
-    table = pd.DataFrame(
+    starts = tagged["start"].astype(float).to_numpy()
+    return pd.DataFrame(
         {
             "row": [row for _, row in parsed],
             "column": [column for column, _ in parsed],
-            "duration": lengths,
+            "start": starts,
+            "duration": tagged["end"].astype(float).to_numpy() - starts,
         }
     )
+
+
+def work_from_request_log(frame: pd.DataFrame) -> list[CellWork]:
+    """Cell durations from a provider request log (columns ``tag``, ``start``, ``end``,
+    ``status``), sorted by row, then column name; see ``_served_requests`` for what counts.
+    """
+    table = _served_requests(frame)
     totals = table.groupby(["row", "column"], sort=True)["duration"].sum()
     return [
         CellWork(row=int(row), column=str(column), duration=float(duration))
         for (row, column), duration in totals.items()
     ]
+
+
+def served_from_request_log(frame: pd.DataFrame) -> dict[tuple[str, int, int], float]:
+    """Seconds served per (column, row, call), calls numbered in the order they started.
+
+    The simulator's replay takes these in place of its draws, so a validation compares the
+    scheduling model with a measured run on the very latencies that run was served.
+    """
+    table = _served_requests(frame).sort_values("start", kind="stable")
+    calls: dict[tuple[str, int], int] = {}
+    served: dict[tuple[str, int, int], float] = {}
+    for column, row, duration in zip(
+        table["column"].tolist(), table["row"].tolist(), table["duration"].tolist(), strict=True
+    ):
+        call = calls.get((column, row), 0)
+        calls[(column, row)] = call + 1
+        served[(str(column), int(row), call)] = float(duration)
+    return served

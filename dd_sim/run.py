@@ -101,7 +101,7 @@ class SimRun:
             request_timeout=settings.request_timeout,
             keep_log=options.tracing,
         )
-        self.sampler = workload.sampler(seed)
+        self.sampler = workload.sampler(seed, options.served)
         self.client = SimClient(
             self.env,
             settings,

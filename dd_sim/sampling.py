@@ -7,7 +7,8 @@ retry is served exactly as long as the first try (as with the mock, whose finger
 retry shares), and the fault draw is fresh per (seed, column, row, attempt), as the
 mock's sighting counter makes it. The numbers follow the same distributions as the mock
 (``mock_provider.profile.Distribution``), not the same values; a simulated trial is one
-sample of the provider, a seed another.
+sample of the provider, a seed another. In replay, ``served`` gives the seconds a measured
+run was actually served per (column, row, call), and those take the draws' place.
 
 Attempt-0 draws are made a block of ``BLOCK_ROWS`` rows at a time per column, so the
 cost per cell is a few array reads; blocks are dropped once the run is past them, which
@@ -19,6 +20,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,9 +72,16 @@ class _Block:
 class ServiceSampler:
     """Per-cell service draws for every model-calling column of one simulated run."""
 
-    def __init__(self, seed: int, shapes: dict[str, CallShape]) -> None:
+    def __init__(
+        self,
+        seed: int,
+        shapes: dict[str, CallShape],
+        served: Mapping[tuple[str, int, int], float] | None = None,
+    ) -> None:
         self.seed = seed
         self.shapes = shapes
+        #: Replayed service seconds by (column, row, call); draws fill in the rest.
+        self.served = served or {}
         self._ids = {column: stable_id(column) for column in shapes}
         self._blocks: dict[str, OrderedDict[int, _Block]] = {c: OrderedDict() for c in shapes}
 
@@ -81,10 +90,12 @@ class ServiceSampler:
         if call:
             rng = self._rng(column, row, 1_000_000 + call)
             service, tokens = _service(self.shapes[column], rng, 1)
-            return float(service[0]), int(tokens[0])
-        block = self._block(column, row)
-        offset = row % BLOCK_ROWS
-        return float(block.service[offset]), int(block.tokens[offset])
+            seconds, count = float(service[0]), int(tokens[0])
+        else:
+            block = self._block(column, row)
+            offset = row % BLOCK_ROWS
+            seconds, count = float(block.service[offset]), int(block.tokens[offset])
+        return self.served.get((column, row, call), seconds), count
 
     def services(self, column: str, start: int, stop: int) -> tuple[list[float], list[int]]:
         """Attempt-0 (service seconds, completion tokens) of rows ``start`` to ``stop``."""
@@ -98,6 +109,11 @@ class ServiceSampler:
             seconds.extend(block.service[offset:end].tolist())
             tokens.extend(block.tokens[offset:end].tolist())
             row += end - offset
+        if self.served:
+            for row in range(start, stop):
+                replayed = self.served.get((column, row, 0))
+                if replayed is not None:
+                    seconds[row - start] = replayed
         return seconds, tokens
 
     def fault(self, column: str, row: int, attempt: int) -> str | None:

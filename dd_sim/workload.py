@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dd_core.config import CustomColumn, LLMJudgeColumn, LLMTextColumn, Pipeline
@@ -50,6 +50,11 @@ class SimOptions:
     dispatch_policy: str = "critical_path"
     #: "full" is the SimPy model, "lean" the heap loop (common path only), "auto" picks.
     fidelity: str = "auto"
+    #: Replay: served seconds per (column, row, call) in place of the profile's draws, for
+    #: validating the scheduling model on the very latencies a measured run was served.
+    served: Mapping[tuple[str, int, int], float] | None = field(
+        default=None, hash=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         for name in ("dispatch_seconds", "request_overhead_seconds"):
@@ -118,8 +123,10 @@ class SimWorkload:
     def order(self) -> tuple[str, ...]:
         return self.graph.order
 
-    def sampler(self, seed: int) -> ServiceSampler:
-        return ServiceSampler(seed, self.shapes)
+    def sampler(
+        self, seed: int, served: Mapping[tuple[str, int, int], float] | None = None
+    ) -> ServiceSampler:
+        return ServiceSampler(seed, self.shapes, served)
 
     @property
     def provider_limited(self) -> bool:
