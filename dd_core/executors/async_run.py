@@ -131,7 +131,7 @@ class _Run(GroupsMixin, StopMixin):
                 for index in self.skipped:
                     self._whole_finished(name, index)
 
-        self.observer.on_start(ENGINE, self.records, self.graph.order)
+        self.observer.on_start(ENGINE, self.records, self.graph.order, self.parts.throttle)
         deadline = self.settings.deadline_seconds
         timer = None
         if deadline is not None:

@@ -31,11 +31,14 @@ log = logging.getLogger(__name__)
 class RunObserver(Protocol):
     """What an executor reports while it runs; the command line draws progress from it.
 
-    Every method is optional to implement in spirit: ``NullObserver`` does nothing, and an
-    observer must return quickly (it is called on the event loop).
+    An observer implements all four methods (``NullObserver`` is the one that does nothing)
+    and returns quickly: it is called on the event loop, once per task.
     """
 
-    def on_start(self, engine: str, records: int, columns: Sequence[str]) -> None: ...
+    def on_start(
+        self, engine: str, records: int, columns: Sequence[str], throttle: ThrottleManager
+    ) -> None:
+        """The run begins; ``throttle`` may be read (``snapshot()``) while it runs."""
 
     def on_task_done(self, column: str, rows: int, ok: bool) -> None: ...
 
@@ -47,7 +50,9 @@ class RunObserver(Protocol):
 class NullObserver:
     """The observer used when nobody is watching."""
 
-    def on_start(self, engine: str, records: int, columns: Sequence[str]) -> None:
+    def on_start(
+        self, engine: str, records: int, columns: Sequence[str], throttle: ThrottleManager
+    ) -> None:
         return None
 
     def on_task_done(self, column: str, rows: int, ok: bool) -> None:

@@ -71,7 +71,7 @@ class SyncExecutor:
         counters = {"deferred": 0, "batches": 0}
 
         async with open_run(self.pipeline) as parts:
-            self.observer.on_start(ENGINE, records, parts.graph.order)
+            self.observer.on_start(ENGINE, records, parts.graph.order, parts.throttle)
             batch_size = self.pipeline.settings.buffer_size
             for batch_index, first in enumerate(range(0, records, batch_size)):
                 rows = range(first, min(first + batch_size, records))
