@@ -36,7 +36,7 @@ from mock_provider.profile import (
     load_profile,
 )
 from mock_provider.request_log import RequestLog, RequestRecord, read_request_log
-from mock_provider.server import ProviderState, create_app
+from mock_provider.server import ProviderState, create_app, create_server
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -61,6 +61,7 @@ __all__ = [
     "choose_fault",
     "completion_text",
     "create_app",
+    "create_server",
     "fault_for",
     "fingerprint",
     "instance",

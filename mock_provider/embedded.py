@@ -18,7 +18,7 @@ from aiohttp import web
 
 from mock_provider.profile import Profile, load_profile
 from mock_provider.request_log import RequestLog
-from mock_provider.server import ProviderState, create_app
+from mock_provider.server import ProviderState, create_server
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class MockProvider:
         self.host = host
         self.port = port
         self.state = ProviderState(self.profile, seed)
-        self._runner: web.AppRunner | None = None
+        self._runner: web.ServerRunner | None = None
 
     @classmethod
     def from_options(
@@ -77,14 +77,14 @@ class MockProvider:
     async def start(self) -> MockProvider:
         if self._runner is not None:
             return self
-        runner = web.AppRunner(
-            create_app(self.state),
+        # aiohttp's low-level server (no router, middlewares or app signals): see server.py.
+        server = create_server(
+            self.state,
             access_log=None,
-            handle_signals=False,
-            shutdown_timeout=0.5,
             # A client that gives up (a timeout on a hang) ends its handler, and the record.
             handler_cancellation=True,
         )
+        runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=0.5)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True, backlog=1024)
         await site.start()
