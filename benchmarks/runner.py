@@ -24,7 +24,7 @@ from benchmarks.workloads import profile_for
 from dd_core.config import Pipeline
 from dd_core.graph import ExecutionGraph
 from dd_core.results import RunResult, dataset_hash
-from dd_sim.dag import dag_spec
+from dd_sim.dag import dag_spec, pool_key
 from dd_sim.ideal import IdealReport, ideal_report, work_from_request_log
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,8 @@ def run_workload(
     """Every trial of one workload against ``provider`` (an embedded mock) or an endpoint."""
     run = WorkloadRun(name=name, pipeline=pipeline, profile_path=profile_path)
     graph = ExecutionGraph.from_pipeline(pipeline)
-    spec = dag_spec(pipeline, graph)
+    limits = provider_caps(pipeline, provider.provider.profile) if provider is not None else None
+    spec = dag_spec(pipeline, graph, limits)
 
     for engine, index, warmup in trial_order(config.engines, config.trials, config.warmup):
         output = run_trial(name, pipeline, engine, index, warmup, config.records, provider)
@@ -161,6 +162,28 @@ def run_workload(
         if on_trial is not None:
             on_trial(output.record)
     return run
+
+
+def provider_caps(pipeline: Pipeline, profile: Any) -> dict[str, int]:
+    """Each model pool's concurrency limit at the provider, where its profile sets one.
+
+    A concurrency cap answering 429 and a self-hosted server's slots both bound how many
+    requests are served at once. Known limit: request and token buckets, and limits of the
+    whole server shared by several models, are not turned into caps; where they bind, the
+    ideal is optimistic and efficiency reads low.
+    """
+    caps: dict[str, int] = {}
+    for model in pipeline.models.values():
+        served = profile.model(model.model)
+        if served is None:
+            continue
+        limits = [served.capacity.max_concurrency]
+        if served.capacity.self_hosted is not None:
+            limits.append(served.capacity.self_hosted.slots)
+        known = [limit for limit in limits if limit is not None]
+        if known:
+            caps[pool_key(model.provider, model.model)] = min(known)
+    return caps
 
 
 def run_trial(

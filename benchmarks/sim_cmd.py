@@ -31,6 +31,7 @@ from benchmarks.runner import (
     WorkloadRun,
     attach_ideal,
     fill_record,
+    provider_caps,
     resolve_profile,
 )
 from dd_core.config import Pipeline
@@ -142,7 +143,7 @@ def simulate_workload(
         raise CommandError(str(exc)) from exc
     tracing = config.records * len(workload.order) <= TRACE_LIMIT_TASKS
     options = options_from_args(args, tracing=tracing)
-    spec = dag_spec(pipeline, workload.graph)
+    spec = dag_spec(pipeline, workload.graph, provider_caps(pipeline, workload.profile))
 
     run = WorkloadRun(name=name, pipeline=pipeline, profile_path=profile_path)
     base_seed = pipeline.settings.seed

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from dd_core.config import Pipeline
 from dd_core.graph import ExecutionGraph
 from dd_core.throttle import ThrottleManager
@@ -13,15 +15,25 @@ def pool_key(provider: str, model: str) -> str:
     return f"{provider}/{model}"
 
 
-def dag_spec(pipeline: Pipeline, graph: ExecutionGraph | None = None) -> DagSpec:
+def dag_spec(
+    pipeline: Pipeline,
+    graph: ExecutionGraph | None = None,
+    provider_caps: Mapping[str, int] | None = None,
+) -> DagSpec:
     """The pipeline's columns, dependencies, model pools and caps.
 
     A pool's cap is the throttle's global cap for that (provider, model), so the ideal is
-    held to the same limits the engines are. A column that calls several models is put in
-    the pool of the first; its other calls are not capped in the replay (a known limit).
+    held to the same limits the engines are, or the provider's own concurrency limit for
+    that pool (``provider_caps``, by pool key) where it is lower: no engine can have more
+    requests served at once than the provider serves. A column that calls several models
+    is put in the pool of the first; its other calls are not capped in the replay (a
+    known limit).
     """
     graph = graph or ExecutionGraph.from_pipeline(pipeline)
-    caps = ThrottleManager.for_pipeline(pipeline).caps
+    caps = {pool_key(*key): cap for key, cap in ThrottleManager.for_pipeline(pipeline).caps.items()}
+    for pool, cap in (provider_caps or {}).items():
+        if pool in caps:
+            caps[pool] = min(caps[pool], cap)
 
     pools: dict[str, str | None] = {}
     for name in graph.order:
@@ -36,5 +48,5 @@ def dag_spec(pipeline: Pipeline, graph: ExecutionGraph | None = None) -> DagSpec
         order=graph.order,
         upstream={name: graph.upstream(name) for name in graph.order},
         pool=pools,
-        caps={pool_key(*key): cap for key, cap in caps.items()},
+        caps=caps,
     )

@@ -153,3 +153,17 @@ def test_list_shows_every_workload(capsys):
     out = capsys.readouterr().out
     for name in ("narrow", "deep", "wide", "dual_model", "rate_limited", "cross_provider"):
         assert name in out
+
+
+def test_the_ideal_is_held_to_the_providers_concurrency_cap(workload):
+    from benchmarks.runner import provider_caps
+    from benchmarks.workloads import profile_for
+    from dd_sim.dag import dag_spec
+    from mock_provider import load_profile
+
+    pipeline = workload("rate_limited")
+    caps = provider_caps(pipeline, load_profile(profile_for("rate_limited")))
+
+    assert caps == {"local/capped-mock": 4}
+    assert dag_spec(pipeline, provider_caps=caps).caps == {"local/capped-mock": 4}
+    assert dag_spec(pipeline).caps == {"local/capped-mock": 16}
