@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import openai
 
 from mock_provider import MockProvider, MockProviderThread, Profile
@@ -28,6 +30,11 @@ def test_sync_plain_and_stream() -> None:
         assert streamed == text
         assert chunks[-1].usage.completion_tokens == reply.usage.completion_tokens
         assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+        # The record is taken after the last byte is written, so the server's thread may
+        # still be appending it when the client has read [DONE]: wait for it, generously.
+        deadline = time.monotonic() + 5.0
+        while len(mock.request_log) < 2 and time.monotonic() < deadline:
+            time.sleep(0.001)
         assert len(mock.request_log) == 2
 
 
