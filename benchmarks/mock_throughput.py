@@ -51,6 +51,10 @@ BARE_BODY = json.dumps(
 def serve_bare(port: int = 0, latency: float = 0.0) -> None:
     """A bare aiohttp app that reads the body and answers the same JSON every time.
 
+    A standard ``web.Application`` with one route and default settings (garbage collector
+    included): the usual way to write an aiohttp handler. The mock it is compared with
+    serves from aiohttp's low-level ``web.Server`` and tunes the collector (its CLI does).
+
     With ``latency`` it sleeps that long first: the floor of added latency that asyncio,
     aiohttp and this machine give any sleeping handler, to read the mock's figure against.
     """
