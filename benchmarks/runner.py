@@ -30,6 +30,8 @@ from dd_sim.ideal import IdealReport, ideal_report, work_from_request_log
 log = logging.getLogger(__name__)
 
 ENGINES: tuple[str, ...] = ("sync", "async")
+#: How long a trial waits for the mock's request log to hold every request it sent.
+LOG_SETTLE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -213,13 +215,31 @@ def run_trial(
     fill_record(record, result)
     requests = None
     if provider is not None:
-        requests = provider.request_log.to_frame(provider.request_log.since(mark))
+        requests = provider.request_log.to_frame(settled_requests(provider, mark, record.requests))
     return TrialOutput(
         record,
         traces=result.traces_frame(),
         requests=requests,
         throttle_events=result.throttle_events,
     )
+
+
+def settled_requests(
+    provider: Any, mark: int, expected: int, timeout: float = LOG_SETTLE_SECONDS
+) -> list:
+    """The trial's request-log records, once all ``expected`` of them are in.
+
+    The mock logs a request after its last byte is written, so the engine may hold the
+    response before the record lands; wait (briefly, bounded) for the log to catch up.
+    """
+    deadline = time.monotonic() + timeout
+    records = provider.request_log.since(mark)
+    while len(records) < expected and time.monotonic() < deadline:
+        time.sleep(0.005)
+        records = provider.request_log.since(mark)
+    if len(records) < expected:
+        log.warning("request log has %d of %d requests of the trial", len(records), expected)
+    return records
 
 
 def fill_record(record: TrialRecord, result: RunResult) -> None:
