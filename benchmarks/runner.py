@@ -11,6 +11,7 @@ and the ideal computed from the latencies the provider actually served.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -201,6 +202,7 @@ def run_trial(
     from benchmarks.generate_cmd import make_executor
 
     record = TrialRecord(workload=workload, engine=engine, trial=index, warmup=warmup)
+    settle_garbage()
     mark = provider.request_log.mark() if provider is not None else 0
     record.started = time.time()
     try:
@@ -222,6 +224,17 @@ def run_trial(
         requests=requests,
         throttle_events=result.throttle_events,
     )
+
+
+def settle_garbage() -> None:
+    """Collect now and freeze what survives, so no full collection lands inside a trial.
+
+    A full collection walks every live object, and this process holds pandas, pyarrow,
+    rich and the previous trials' results: over 100 ms, which fell, deterministically, in
+    the same trial of every run. Frozen objects are never scanned again.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def settled_requests(
