@@ -23,7 +23,7 @@ from rich.table import Table
 from benchmarks.artifacts import default_out_dir, write_artifacts
 from benchmarks.cli import EXIT_FAILURE, EXIT_OK, CommandError
 from benchmarks.generate_cmd import load_cli_pipeline
-from benchmarks.run_cmd import add_run_arguments, config_from_args, print_summary
+from benchmarks.run_cmd import add_run_arguments, config_from_args, draw_report, print_summary
 from benchmarks.runner import (
     BenchmarkConfig,
     TrialOutput,
@@ -126,6 +126,8 @@ def run_sim(args: argparse.Namespace) -> int:
     out_dir = args.out or default_out_dir(config.workloads)
     results = write_artifacts(out_dir, runs, config, sys.argv, kind="simulated")
     print_summary(results, out_dir)
+    if not args.no_report:
+        draw_report(out_dir)
     return EXIT_OK
 
 

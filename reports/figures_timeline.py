@@ -26,6 +26,8 @@ from reports.palette import ENGINES
 GIF_DPI = 80
 #: Dots of requests that start together are spread over this many lanes of a strip.
 STRIP_LANES = 7
+#: Above this many requests per model, the dot strip is rasterised inside vector output.
+RASTERIZE_ABOVE = 2000
 
 
 def _trials(ctx: FigureContext, workload: str, part: str) -> list[tuple[str, dict[str, Any]]]:
@@ -255,6 +257,8 @@ def model_activity(ctx: FigureContext) -> Figure:
                 color=colour,
                 alpha=0.8,
                 linewidths=0,
+                # Thousands of dots would make the SVG megabytes; draw them as an image.
+                rasterized=len(starts) > RASTERIZE_ABOVE,
             )
             if failed is not None and failed.any():
                 strip_axes.scatter(
