@@ -69,7 +69,8 @@ async def test_success_returns_a_chat_response_and_fills_the_trace() -> None:
     assert response.completion_tokens == 7  # max_tokens from the alias's inference
     assert response.prompt_tokens > 0 and response.latency >= 0
     assert trace.attempts == 1 and not trace.rate_limited
-    assert trace.throttle_acquired <= trace.request_start <= trace.request_end  # type: ignore[operator]
+    times = (trace.throttle_acquired, trace.request_start, trace.request_end)
+    assert None not in times and list(times) == sorted(times)
     assert client.counters == {
         "requests": 1,
         "rate_limited": 0,
