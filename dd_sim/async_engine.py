@@ -30,7 +30,13 @@ from dd_core.executors.early_stop import ErrorWindow
 from dd_core.executors.frontier import Task
 from dd_core.executors.lanes import LaneFrontier, LanePlan
 from dd_core.executors.pools import pool_sizes
-from dd_core.executors.row_groups import Admission, RowGroup, plan_row_groups
+from dd_core.executors.row_groups import (
+    Admission,
+    GroupStep,
+    RowGroup,
+    next_group_step,
+    plan_row_groups,
+)
 from dd_core.executors.tracker import CompletionTracker
 from dd_core.results import LeakSnapshot, TaskRecord
 from dd_sim.client import CALL_BAD, CALL_OK, CALL_RATE_LIMITED
@@ -327,17 +333,25 @@ class _AsyncModel:
     def _check_group(self, state: _Group) -> None:
         """Finish a done group, or give a stalled one a salvage round (or give up)."""
         while not state.finished and not self.stopping:
-            if state.tracker.is_complete and state.in_flight == 0:
+            step = next_group_step(
+                state.tracker.is_complete,
+                state.in_flight,
+                state.queued,
+                len(state.deferred),
+                state.salvage_used,
+                self.run.settings.salvage_rounds,
+            )
+            if step is GroupStep.FINISH:
                 self._finish_group(state)
                 return
-            if state.in_flight or state.queued:
+            if step is GroupStep.WAIT:
                 return
-            if not state.deferred:
+            if step is GroupStep.DROP_LIVE:
                 for row in state.tracker.live_rows:
                     self._drop_row(state, row)
                 continue
             deferred, state.deferred = state.deferred, []
-            if state.salvage_used < self.run.settings.salvage_rounds:
+            if step is GroupStep.SALVAGE:
                 state.salvage_used += 1
                 self.counters["salvage_rounds"] += 1
                 self._push_all(deferred)

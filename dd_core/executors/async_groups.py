@@ -19,7 +19,7 @@ import pandas as pd
 from dd_core.errors import RunError
 from dd_core.executors.common import assemble_frame
 from dd_core.executors.frontier import Task
-from dd_core.executors.row_groups import RowGroup
+from dd_core.executors.row_groups import GroupStep, RowGroup, next_group_step
 from dd_core.executors.tracker import CompletionTracker
 from dd_core.results import TaskRecord
 
@@ -90,19 +90,27 @@ class GroupsMixin:
     def _check_group(self, state: GroupState) -> None:
         """Finish a done group, or give a stalled one a salvage round (or give up)."""
         while not state.finished and not self.stopping:
-            if state.tracker.is_complete and state.in_flight == 0:
+            step = next_group_step(
+                state.tracker.is_complete,
+                state.in_flight,
+                state.queued,
+                len(state.deferred),
+                state.salvage_used,
+                self.settings.salvage_rounds,
+            )
+            if step is GroupStep.FINISH:
                 self._finish_group(state)
                 return
-            if state.in_flight or state.queued:
+            if step is GroupStep.WAIT:
                 return
-            if not state.deferred:
+            if step is GroupStep.DROP_LIVE:
                 log.error("row group %d stalled with nothing deferred", state.group.index)
                 for row in state.tracker.live_rows:
                     self._drop_row(state, row)
                 continue
 
             deferred, state.deferred = state.deferred, []
-            if state.salvage_used < self.settings.salvage_rounds:
+            if step is GroupStep.SALVAGE:
                 state.salvage_used += 1
                 self.counters["salvage_rounds"] += 1
                 log.info(

@@ -9,6 +9,7 @@ name and renamed), and a resumed run skips every group whose file exists.
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import os
@@ -184,3 +185,39 @@ def _atomic_write_text(path: Path, text: str) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(text)
     os.replace(temporary, path)
+
+
+class GroupStep(enum.Enum):
+    """What to do next with a row group in flight, by ``next_group_step``."""
+
+    FINISH = "finish"  # every cell done or dropped, nothing running: write it
+    WAIT = "wait"  # tasks are running or ready: nothing to decide yet
+    DROP_LIVE = "drop_live"  # stalled with nothing deferred: drop the rows still live
+    SALVAGE = "salvage"  # stalled with deferred tasks and rounds left: push them back
+    DROP_DEFERRED = "drop_deferred"  # stalled, rounds spent: drop the deferred tasks' rows
+
+
+def next_group_step(
+    complete: bool,
+    in_flight: int,
+    queued: int,
+    deferred: int,
+    salvage_used: int,
+    salvage_rounds: int,
+) -> GroupStep:
+    """The salvage rule, shared by the async engine and its simulation.
+
+    A group stalls when nothing of it runs or waits in the frontier; its deferred tasks
+    (transport failures parked on it) then get up to ``salvage_rounds`` rounds back in the
+    frontier, after which their rows are dropped, so a stalled group never holds its
+    admission slot for ever.
+    """
+    if complete and in_flight == 0:
+        return GroupStep.FINISH
+    if in_flight or queued:
+        return GroupStep.WAIT
+    if not deferred:
+        return GroupStep.DROP_LIVE
+    if salvage_used < salvage_rounds:
+        return GroupStep.SALVAGE
+    return GroupStep.DROP_DEFERRED

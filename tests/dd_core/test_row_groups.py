@@ -123,3 +123,15 @@ def test_resume_refuses_group_files_without_a_manifest(tmp_path) -> None:
 def test_resume_of_an_empty_folder_is_a_fresh_run(tmp_path) -> None:
     assert RowGroupStore(tmp_path / "new").prepare(MANIFEST, resume=True) == set()
     assert (tmp_path / "new" / MANIFEST_NAME).exists()
+
+
+def test_the_salvage_rule_decides_a_groups_next_step():
+    from dd_core.executors.row_groups import GroupStep, next_group_step
+
+    assert next_group_step(True, 0, 0, 0, 0, 2) is GroupStep.FINISH
+    assert next_group_step(True, 1, 0, 0, 0, 2) is GroupStep.WAIT
+    assert next_group_step(False, 0, 3, 1, 0, 2) is GroupStep.WAIT
+    assert next_group_step(False, 0, 0, 0, 0, 2) is GroupStep.DROP_LIVE
+    assert next_group_step(False, 0, 0, 4, 1, 2) is GroupStep.SALVAGE
+    assert next_group_step(False, 0, 0, 4, 2, 2) is GroupStep.DROP_DEFERRED
+    assert next_group_step(False, 0, 0, 4, 0, 0) is GroupStep.DROP_DEFERRED
