@@ -14,6 +14,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from rich.console import Console
+
 log = logging.getLogger(__name__)
 
 #: Modules that contribute subcommands, in the order ``--help`` lists them.
@@ -30,6 +32,15 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
+
+
+#: Width of tables written to a pipe or a file, where there is no terminal to measure.
+PIPE_WIDTH = 160
+
+
+def stdout_console() -> Console:
+    """The console for a command's tables: the terminal's width, or ``PIPE_WIDTH``."""
+    return Console() if sys.stdout.isatty() else Console(width=PIPE_WIDTH)
 
 
 class CommandError(Exception):

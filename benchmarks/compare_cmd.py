@@ -9,16 +9,14 @@ permit; 0 otherwise; 2 when an input cannot be read.
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from benchmarks.artifacts import ArtifactError, read_results
-from benchmarks.cli import EXIT_FAILURE, EXIT_OK, CommandError
+from benchmarks.cli import EXIT_FAILURE, EXIT_OK, CommandError, stdout_console
 from benchmarks.stats import Summary, regression_check
 
 #: The inputs that must agree for dataset hashes to be comparable.
@@ -130,7 +128,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
 def print_verdicts(verdicts: list[WorkloadVerdict], tolerance: float) -> None:
     """The table, then one plain line a failure (what a CI log reader greps for)."""
-    console = Console() if sys.stdout.isatty() else Console(width=160)
+    console = stdout_console()
     headers = ["workload"] + list(dict.fromkeys(k for v in verdicts for k in v.cells)) + ["gate"]
     table = Table(title=f"candidate vs baseline (tolerance {tolerance:.0%})")
     for header in headers:

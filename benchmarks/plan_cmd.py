@@ -6,10 +6,9 @@ import argparse
 import logging
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
-from benchmarks.cli import EXIT_FAILURE, EXIT_OK, CommandError
+from benchmarks.cli import EXIT_FAILURE, EXIT_OK, CommandError, stdout_console
 from benchmarks.generate_cmd import load_cli_pipeline
 from benchmarks.sim_cmd import add_model_arguments, options_from_args
 from benchmarks.workloads import profile_for
@@ -73,7 +72,7 @@ def run_plan(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
 
-    console = Console()
+    console = stdout_console()
     table = Table(title=f"Plan: {pipeline.name}, {args.records} records ({args.seeds} seeds)")
     for header in ("Engine", "Predicted", "Interval (min-max)", "Model", "Util.", "429 share"):
         table.add_column(header, justify="left" if header in ("Engine", "Model") else "right")

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.artifacts import default_out_dir, speedup_notes, summary_rows, write_artifacts
-from benchmarks.cli import EXIT_FAILURE, EXIT_OK, CommandError
+from benchmarks.cli import EXIT_FAILURE, EXIT_OK, CommandError, stdout_console
 from benchmarks.generate_cmd import load_cli_pipeline, start_mock_thread
 from benchmarks.runner import (
     ENGINES,
@@ -227,7 +227,7 @@ class TrialProgress:
 def print_summary(results: dict, out_dir: Path) -> None:
     """The summary table on standard output, the notes beneath, the folder last."""
     rows = summary_rows(results)
-    console = Console() if sys.stdout.isatty() else Console(width=160)
+    console = stdout_console()
     title = "Simulated" if results.get("kind") == "simulated" else "Measured"
     table = Table(title=f"{title}: sync vs async")
     for header in rows[0] if rows else []:

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.artifacts import default_out_dir, write_artifacts
-from benchmarks.cli import EXIT_FAILURE, EXIT_OK, CommandError
+from benchmarks.cli import EXIT_FAILURE, EXIT_OK, CommandError, stdout_console
 from benchmarks.generate_cmd import load_cli_pipeline
 from benchmarks.run_cmd import add_run_arguments, config_from_args, draw_report, print_summary
 from benchmarks.runner import (
@@ -340,7 +340,7 @@ def _print_frame(frame: Any, title: str) -> None:
         table.add_column(str(column), justify="left" if frame[column].dtype == object else "right")
     for row in frame.itertuples(index=False):
         table.add_row(*(_cell(v) for v in row))
-    Console().print(table)
+    stdout_console().print(table)
 
 
 def _markdown(frame: Any) -> str:
