@@ -17,10 +17,12 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
+from email.utils import formatdate
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http import HttpVersion11
 
 from mock_provider import content
 from mock_provider.capacity import Refusal, Scope, admit
@@ -205,6 +207,81 @@ def create_app(state: ProviderState) -> web.Application:
     for path, handler in _GET_ROUTES.items():
         app.router.add_get(path, route(handler))
     return app
+
+
+class _Sent:
+    """What the handler returns after writing its response itself: aiohttp sends nothing more.
+
+    aiohttp's connection loop only calls ``prepare`` and ``write_eof`` on what a handler
+    returns and then reads ``keep_alive``; both answers are shared, immutable instances.
+    """
+
+    __slots__ = ("keep_alive",)
+    status = 200
+    prepared = True
+
+    def __init__(self, keep_alive: bool) -> None:
+        self.keep_alive = keep_alive
+
+    async def prepare(self, request: web.BaseRequest) -> None:
+        return None
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        return None
+
+
+_SENT_KEEP_ALIVE = _Sent(True)
+_SENT_CLOSE = _Sent(False)
+
+
+class _HttpDate:
+    """The ``Date`` header value, formatted once a second."""
+
+    second = -1
+    text = ""
+
+    @classmethod
+    def at(cls, now: float) -> str:
+        second = int(now)
+        if second != cls.second:
+            cls.text = formatdate(second, usegmt=True)
+            cls.second = second
+        return cls.text
+
+
+async def _write_json_200(request: web.BaseRequest, served: _Served, body: bytes) -> _Sent:
+    """Send a 200 JSON response as one pre-rendered HTTP/1.x message, straight to the socket.
+
+    aiohttp's response objects (header multidict, status line and header rendering, the
+    payload writer) cost about 15 us a request, a third of the mock's time at zero latency;
+    this writes the same bytes (status line, Content-Type, Content-Length, Date, the
+    Connection header aiohttp would send) in one ``transport.write``. Only the plain
+    200 completion uses it; every other answer goes through ``web.Response``.
+    """
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        served.done(CLIENT_CLOSED)
+        return _SENT_CLOSE
+    keep_alive = request.keep_alive
+    version = request.version
+    if version == HttpVersion11:
+        head = "HTTP/1.1 200 OK\r\n" if keep_alive else "HTTP/1.1 200 OK\r\nConnection: close\r\n"
+    else:
+        connection = "Connection: keep-alive\r\n" if keep_alive else ""
+        head = f"HTTP/{version.major}.{version.minor} 200 OK\r\n{connection}"
+    head += (
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        f"Date: {_HttpDate.at(time.time())}\r\n\r\n"
+    )
+    transport.write(head.encode() + body)
+    if request.protocol.writing_paused:  # a client not reading: wait, as aiohttp would
+        try:
+            await request.writer.drain()
+        except ConnectionError:
+            served.done(CLIENT_CLOSED)
+            return _SENT_CLOSE
+    served.done(200)
+    return _SENT_KEEP_ALIVE if keep_alive else _SENT_CLOSE
 
 
 def _error(status: int, message: str, type: str, code: str | None = None, **headers: str):
@@ -508,8 +585,10 @@ async def _plain(request, served, model, plan, text, factor, headers):
     if delay > 0:
         await _sleep_until(served.start + delay * factor)
     body = _body(served, model.name_json, text, plan.finish_reason)
-    resp = web.Response(body=body, content_type=_JSON, headers=headers)
-    return await _send(request, served, resp)
+    if headers:
+        resp = web.Response(body=body, content_type=_JSON, headers=headers)
+        return await _send(request, served, resp)
+    return await _write_json_200(request, served, body)
 
 
 def _chunk(served: _Served, chat: ChatRequest, delta: dict[str, Any], finish: str | None) -> bytes:
