@@ -1,8 +1,9 @@
 """Completion content: deterministic prose, and JSON that conforms to a requested schema.
 
-Prose is a few sentences of about one word per output token, drawn from bytes derived from
-the request's fingerprint (one SHAKE-256 call, no random generator to seed: this is on the
-server's hot path), that weave in words of the prompt so different prompts read differently.
+Prose is one word per output token: a few words of the prompt, so different prompts read
+differently, then a slice of a long pre-generated text at an offset taken from the request's
+fingerprint (no random generator to seed, and a cost independent of the length: this is on
+the server's hot path).
 JSON instances are generated from the schema (types, required fields, enums, bounds, item
 counts, nested objects, local ``$ref``) so an LLM judge can parse them.
 
@@ -50,34 +51,87 @@ def message_text(message: Mapping[str, Any]) -> str:
     return ""
 
 
-def completion_text(fp: bytes, words: Sequence[str], n_tokens: int) -> str:
-    """About ``n_tokens`` words of sentences that mention words of the prompt.
+#: Words in the pre-generated prose that answers are cut from (about 50 KB of text).
+_CORPUS_WORDS = 8192
+#: Prompt words that lead an answer: one for a short answer, up to three for a long one.
+_LEAD_TRIES = 8
 
-    A pure function of the fingerprint ``fp``: byte i of its SHAKE-256 stream picks word i,
-    every third word comes from the prompt (so the answer echoes its subject), and further
-    bytes cut the words into sentences of 6 to 14.
+
+def _build_corpus() -> tuple[str, tuple[int, ...], tuple[int, ...]]:
+    """The prose answers are sliced from: (text written twice, word offsets, sentence starts).
+
+    Built once at import from a fixed SHAKE-256 stream, so it is the same in every process
+    and Python version. Sentences of 6 to 14 words, capitalised, ending in a full stop. The
+    text is written twice so that a slice starting in the first copy never wraps.
     """
-    n = n_tokens if n_tokens > 1 else 1
-    topical = [w for w in words[-200:] if len(w) > 3 and w.isalpha()] or _FALLBACK
-    n_topical = (n + 1) // 3  # the slots 1, 4, 7, ... below n
-    stream = hashlib.shake_256(fp + b"content").digest(n + n_topical + n // 6 + 1)
-
-    out = list(map(_WORD_OF_BYTE.__getitem__, stream[:n]))
-    k = len(topical)
-    if k == 1:
-        out[1::3] = topical * n_topical
-    else:
-        out[1::3] = [topical[b * k >> 8] for b in stream[n : n + n_topical]]
-
-    c = n + n_topical
-    i = 0
-    while i < n:
-        first = out[i]
-        out[i] = _CAPITAL.get(first) or first[:1].upper() + first[1:]
-        i += 6 + stream[c] % 9
+    stream = hashlib.shake_256(b"mock_provider.content corpus 1").digest(2 * _CORPUS_WORDS)
+    words = [_WORD_OF_BYTE[b] for b in stream[:_CORPUS_WORDS]]
+    starts = []
+    i, c = 0, _CORPUS_WORDS
+    while i < _CORPUS_WORDS:
+        starts.append(i)
+        words[i] = _CAPITAL[words[i]]
+        i = min(i + 6 + stream[c] % 9, _CORPUS_WORDS)
         c += 1
-        out[(i if i < n else n) - 1] += "."
-    return " ".join(out)
+        words[i - 1] += "."
+    doubled = words + words
+    offsets = [0]
+    for word in doubled:
+        offsets.append(offsets[-1] + len(word) + 1)
+    return " ".join(doubled), tuple(offsets), tuple(starts)
+
+
+_CORPUS, _OFFSETS, _SENTENCE_STARTS = _build_corpus()
+
+
+def _prose(first: int, n: int) -> str:
+    """``n`` words of the corpus from sentence start ``first`` (repeating it when longer)."""
+    pieces = []
+    while n > 0:
+        m = min(n, _CORPUS_WORDS)
+        pieces.append(_CORPUS[_OFFSETS[first] : _OFFSETS[first + m] - 1])
+        n -= m
+        first = 0
+    return " ".join(pieces)
+
+
+def _lead(fp: bytes, words: Sequence[str], k: int) -> list[str]:
+    """Up to ``k`` distinct topical prompt words (longer than 3 letters), picked by ``fp``."""
+    pool = words[-64:]
+    picked: list[str] = []
+    if pool:
+        size = len(pool)
+        for b in fp[4 : 4 + _LEAD_TRIES]:
+            word = pool[b % size]
+            if len(word) > 3 and word.isalpha() and word not in picked:
+                picked.append(word)
+                if len(picked) == k:
+                    return picked
+        if not picked:
+            picked = [w for w in pool if len(w) > 3 and w.isalpha()][:1]
+    return picked or _FALLBACK
+
+
+def completion_text(fp: bytes, words: Sequence[str], n_tokens: int) -> str:
+    """``n_tokens`` words (at least 1): "About" and words of the prompt, then fixed prose.
+
+    A pure function of the fingerprint ``fp`` and the prompt's words: bytes of ``fp`` pick
+    one to three topical prompt words to lead with (so the answer echoes its subject) and a
+    sentence of a long pre-generated text to continue from; the answer is that slice,
+    which costs the same whatever its length, and it ends with a full stop.
+    """
+    if n_tokens <= 1:
+        word = _lead(fp, words, 1)[0]
+        return word[:1].upper() + word[1:] + "."
+    n = n_tokens
+    lead = _lead(fp, words, 1 if n < 6 else (2 if n < 12 else 3))[: n - 1]
+    head = "About " + " ".join(lead)  # the prompt's words as they were written
+    rest = n - 1 - len(lead)
+    if rest == 0:
+        return head + "."
+    first = _SENTENCE_STARTS[int.from_bytes(fp[:4], "big") % len(_SENTENCE_STARTS)]
+    text = f"{head}: {_prose(first, rest)}"
+    return text if text[-1] == "." else text + "."
 
 
 def schema_of(response_format: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
