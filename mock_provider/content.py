@@ -86,6 +86,8 @@ _CORPUS, _OFFSETS, _SENTENCE_STARTS = _build_corpus()
 
 def _prose(first: int, n: int) -> str:
     """``n`` words of the corpus from sentence start ``first`` (repeating it when longer)."""
+    if n <= _CORPUS_WORDS:
+        return _CORPUS[_OFFSETS[first] : _OFFSETS[first + n] - 1]
     pieces = []
     while n > 0:
         m = min(n, _CORPUS_WORDS)
