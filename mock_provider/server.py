@@ -4,8 +4,9 @@ One request goes: auth, body, validation, plan (length and timing from the finge
 content, admission (429 or in), fault draw, self-hosted queue, the emulated service time,
 the response. Everything before the sleep is about ten microseconds of pure Python: the
 per-model state (scopes, a constant plan when every distribution is fixed, the model's JSON
-name) is built once per model name, the text comes from one SHAKE-256 call, the response is
-rendered from a template, and the request log takes a plain tuple.
+name) is built once per model name, the text is a slice of a pre-generated text, the body
+is rendered from a template and a plain 200 completion is written to the socket as one
+pre-rendered HTTP message (``_write_json_200``), and the request log takes a plain tuple.
 """
 
 from __future__ import annotations
