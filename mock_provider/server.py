@@ -24,6 +24,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.http import HttpVersion11
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from mock_provider import content
 from mock_provider.capacity import Refusal, Scope, admit
@@ -215,11 +216,15 @@ class _Sent:
 
     aiohttp's connection loop only calls ``prepare`` and ``write_eof`` on what a handler
     returns and then reads ``keep_alive``; both answers are shared, immutable instances.
+    An access logger (``create_app`` under a default ``AppRunner``) reads ``status``,
+    ``body_length`` and ``headers``; known limit: it sees length 0 and no headers.
     """
 
     __slots__ = ("keep_alive",)
     status = 200
     prepared = True
+    body_length = 0
+    headers = CIMultiDictProxy(CIMultiDict())
 
     def __init__(self, keep_alive: bool) -> None:
         self.keep_alive = keep_alive
