@@ -31,6 +31,7 @@ from dd_core.executors.frontier import Task
 from dd_core.executors.lanes import LaneFrontier, LanePlan
 from dd_core.executors.pools import pool_sizes
 from dd_core.executors.row_groups import (
+    ASYNC_COUNTERS,
     Admission,
     GroupStep,
     RowGroup,
@@ -106,19 +107,7 @@ class _AsyncModel:
         self.deadline_passed = False
         self.done = self.env.event()
         self.counters = dict.fromkeys(
-            (
-                "tasks",
-                "deferred",
-                "rate_limited_deferred",
-                "salvage_rounds",
-                "salvage_dropped",
-                "rate_limited_given_up",
-                "rows_dropped",
-                "pruned",
-                "cancelled",
-                "row_groups_written",
-            ),
-            0,
+            (name for name in ASYNC_COUNTERS if name != "row_groups_skipped"), 0
         )
 
     def start(self) -> None:

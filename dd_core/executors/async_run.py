@@ -32,6 +32,7 @@ from dd_core.executors.frontier import Task
 from dd_core.executors.lanes import LaneFrontier, LanePlan
 from dd_core.executors.pools import Pools, Slots, pool_sizes
 from dd_core.executors.row_groups import (
+    ASYNC_COUNTERS,
     Admission,
     RowGroupStore,
     RunManifest,
@@ -98,22 +99,7 @@ class _Run(GroupsMixin, StopMixin):
         self.rate_limited: set[Task] = set()
         # Tasks inside a model call, and the alias they called (for the deadline).
         self.calling: dict[Task, str] = {}
-        self.counters: dict[str, int] = dict.fromkeys(
-            (
-                "tasks",
-                "deferred",
-                "rate_limited_deferred",
-                "salvage_rounds",
-                "salvage_dropped",
-                "rate_limited_given_up",
-                "rows_dropped",
-                "pruned",
-                "cancelled",
-                "row_groups_written",
-                "row_groups_skipped",
-            ),
-            0,
-        )
+        self.counters: dict[str, int] = dict.fromkeys(ASYNC_COUNTERS, 0)
 
     async def execute(self) -> None:
         """Admit row groups and dispatch ready tasks until every group is done."""

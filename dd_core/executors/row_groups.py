@@ -187,6 +187,23 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
+#: The counters an async run keeps (the simulator's run keeps the same, but for
+#: ``row_groups_skipped``: it never resumes).
+ASYNC_COUNTERS: tuple[str, ...] = (
+    "tasks",
+    "deferred",
+    "rate_limited_deferred",
+    "salvage_rounds",
+    "salvage_dropped",
+    "rate_limited_given_up",
+    "rows_dropped",
+    "pruned",
+    "cancelled",
+    "row_groups_written",
+    "row_groups_skipped",
+)
+
+
 class GroupStep(enum.Enum):
     """What to do next with a row group in flight, by ``next_group_step``."""
 
